@@ -1,0 +1,15 @@
+/* AVX-512F variant (Skylake-SP, Ice Lake, Zen 4 and later).
+ * Compiled with a per-file target, chosen at run time by fsm_dispatch.c. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC target("avx512f,avx2,fma")
+#endif
+#define FSM_ISA avx512
+#define FSM_VEC_BYTES 64
+#include "fsm_isa_variant.h"
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
+#endif

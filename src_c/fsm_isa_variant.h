@@ -1,0 +1,41 @@
+/*
+ * The body of every instruction-set variant: fsm_isa_<name>.c defines
+ * FSM_ISA (a name token) and FSM_VEC_BYTES, sets the compiler target, and
+ * includes this file, which instantiates the row kernels for float and double
+ * and exports them as the table fsm_table_<name>.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "fsm_kernels.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"  /* wide vectors only cross static inline calls */
+#endif
+
+#define FSM_GLUE_(a, b) a##_##b
+#define FSM_GLUE(a, b) FSM_GLUE_(a, b)
+
+#define FSM_DOUBLE 0
+#define FSM_SFX FSM_GLUE(f32, FSM_ISA)
+#include "fsm_rows.inc"
+#undef FSM_DOUBLE
+#undef FSM_SFX
+
+#define FSM_DOUBLE 1
+#define FSM_SFX FSM_GLUE(f64, FSM_ISA)
+#include "fsm_rows.inc"
+#undef FSM_DOUBLE
+#undef FSM_SFX
+
+#define FSM_STR_(a) #a
+#define FSM_STR(a) FSM_STR_(a)
+#define FSM_BOTH(op) {FSM_GLUE(op, FSM_GLUE(f32, FSM_ISA)), FSM_GLUE(op, FSM_GLUE(f64, FSM_ISA))}
+
+const fsm_isa_table FSM_GLUE(fsm_table, FSM_ISA) = {
+    FSM_STR(FSM_ISA),
+    FSM_BOTH(softmax_rows),
+    FSM_BOTH(log_softmax_rows),
+    FSM_BOTH(logsumexp_rows),
+};
