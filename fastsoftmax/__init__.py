@@ -10,9 +10,15 @@ SciPy's ``axis=None`` default).  Set ``FASTSOFTMAX_ISA=generic|avx2|avx512``
 to force an instruction-set path.
 """
 import os
+import pkgutil
 
-from . import _kernels
-from ._api import get_num_threads, log_softmax, logsumexp, set_num_threads, softmax
+# Run from a source checkout after `pip install .`, this directory shadows the
+# installed package but lacks the compiled extension: let the package also
+# search the installed copy (same source) for its modules.
+__path__ = pkgutil.extend_path(__path__, __name__)
+
+from . import _kernels  # noqa: E402
+from ._api import get_num_threads, log_softmax, logsumexp, set_num_threads, softmax  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["softmax", "log_softmax", "logsumexp", "set_num_threads", "get_num_threads",

@@ -62,6 +62,12 @@ cdef extern from *:
     int fsm_omp_max_threads() nogil
 
 ISA_NAMES = ("generic", "avx2", "avx512")
+# Work per parallel task, and the row multiple of a task when rows lie side by
+# side (a multiple of every vector width, so tasks split into whole tiles).
+cdef enum:
+    TASK_ELEMENTS = 1 << 16
+    TILE_ROWS = 64
+
 OP_SOFTMAX = 0
 OP_LOG_SOFTMAX = 1
 
@@ -121,7 +127,7 @@ cdef struct Geometry:
     fsm_idx rows_per_task, tasks_per_outer, n_tasks
 
 
-cdef Geometry _geometry(cnp.ndarray x3, cnp.ndarray y, bint reduce, int nthreads):
+cdef Geometry _geometry(cnp.ndarray x3, cnp.ndarray y, bint reduce):
     """Rows of x3 (outer, n, inner) and of y (same shape, or (outer, inner) if reduce)."""
     cdef Geometry g
     cdef fsm_idx itemsize = cnp.PyArray_ITEMSIZE(x3)
@@ -141,10 +147,12 @@ cdef Geometry _geometry(cnp.ndarray x3, cnp.ndarray y, bint reduce, int nthreads
         g.n_outer, g.n_rows = outer, inner
         g.x_outer, g.y_outer = xs[0] // itemsize, yo
         g.x_row, g.y_row = xs[2] // itemsize, yi
-    # About four tasks per thread, so that uneven rows still balance.
-    cdef fsm_idx total = g.n_outer * g.n_rows
-    cdef fsm_idx want = 4 * nthreads if nthreads > 1 else 1
-    g.rows_per_task = max(1, min(g.n_rows, (total + want - 1) // want))
+    # Tasks of about TASK_ELEMENTS elements, whole tiles of side-by-side rows:
+    # the partition, and so every result bit, does not depend on the threads.
+    g.rows_per_task = max(1, TASK_ELEMENTS // max(g.n, 1))
+    if g.x_row == 1:
+        g.rows_per_task = (g.rows_per_task + TILE_ROWS - 1) // TILE_ROWS * TILE_ROWS
+    g.rows_per_task = min(g.rows_per_task, g.n_rows)
     g.tasks_per_outer = (g.n_rows + g.rows_per_task - 1) // g.rows_per_task
     g.n_tasks = g.n_outer * g.tasks_per_outer
     return g
@@ -159,7 +167,7 @@ def map_rows(int op, cnp.ndarray x3, cnp.ndarray y3, int nthreads):
     """
     cdef int dt = _dtype_index(x3)
     cdef fsm_map_rows_fn fn = _table.softmax[dt] if op == OP_SOFTMAX else _table.log_softmax[dt]
-    cdef Geometry g = _geometry(x3, y3, False, nthreads)
+    cdef Geometry g = _geometry(x3, y3, False)
     cdef char *xp = <char *> cnp.PyArray_DATA(x3)
     cdef char *yp = <char *> cnp.PyArray_DATA(y3)
     cdef fsm_idx item = cnp.PyArray_ITEMSIZE(x3)
@@ -178,7 +186,7 @@ def reduce_rows(cnp.ndarray x3, cnp.ndarray y2, int nthreads):
     """y2 = logsumexp(x3) along axis 1; y2 has shape (outer, inner)."""
     cdef int dt = _dtype_index(x3)
     cdef fsm_reduce_rows_fn fn = _table.logsumexp[dt]
-    cdef Geometry g = _geometry(x3, y2, True, nthreads)
+    cdef Geometry g = _geometry(x3, y2, True)
     cdef char *xp = <char *> cnp.PyArray_DATA(x3)
     cdef char *yp = <char *> cnp.PyArray_DATA(y2)
     cdef fsm_idx item = cnp.PyArray_ITEMSIZE(x3)
