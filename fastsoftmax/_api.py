@@ -15,12 +15,10 @@ from . import _kernels, _reference
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "set_num_threads", "get_num_threads"]
 
-# Below this many elements a call runs on the calling thread alone: waking a
-# thread pool costs more than it saves.
-PARALLEL_MIN_ELEMENTS = 1 << 15
+# Calls on fewer elements run on the calling thread alone.
+PARALLEL_MIN_ELEMENTS = _kernels.PARALLEL_MIN
 
 _F16, _F32, _F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
-_num_threads = None
 
 
 # ---- threads ---------------------------------------------------------------
@@ -31,14 +29,14 @@ def set_num_threads(n):
     By default fastsoftmax follows ``OMP_NUM_THREADS`` and threadpoolctl's
     ``threadpool_limits``; a value set here overrides them until reset with
     ``set_num_threads(None)``.  ``num_threads=`` of a single call overrides both.
+    Calls on fewer than 32768 elements always run on the calling thread.
     """
-    global _num_threads
-    _num_threads = None if n is None else _check_threads(n, "set_num_threads")
+    _kernels.set_user_threads(0 if n is None else _check_threads(n, "set_num_threads"))
 
 
 def get_num_threads():
-    """The number of threads a call uses when ``num_threads`` is not given."""
-    return _num_threads if _num_threads is not None else max(1, _kernels.omp_max_threads())
+    """The number of threads a large call uses when ``num_threads`` is not given."""
+    return _kernels.default_threads()
 
 
 def _check_threads(n, func):
@@ -50,8 +48,8 @@ def _check_threads(n, func):
 
 
 def _threads_for(num_threads, size, func):
-    n = get_num_threads() if num_threads is None else _check_threads(num_threads, func)
-    return 1 if size < PARALLEL_MIN_ELEMENTS else n
+    requested = 0 if num_threads is None else _check_threads(num_threads, func)
+    return _kernels.threads_for(size, requested)
 
 
 # ---- dtypes ----------------------------------------------------------------
@@ -201,6 +199,10 @@ def _finish(res, out, result_dtype):
 
 def _map(op, func, x, axis, dtype, out, num_threads):
     """softmax / log_softmax: an output of x's shape."""
+    if out is None and dtype is None and num_threads is None:
+        y = _kernels.run_last_axis(op, x, axis)
+        if y is not None:
+            return y
     x = np.asarray(x)
     compute, result = _dtypes(func, x.dtype, dtype)
     axes = _axes(axis, x.ndim)
@@ -218,7 +220,7 @@ def _map(op, func, x, axis, dtype, out, num_threads):
     if y3 is None:
         y = np.empty(rows.shape, dtype=compute, order=order)
         y3, _ = _view3(y, ax, order)
-    _kernels.map_rows(op, x3, y3, nthreads)
+    _kernels.run(op, x3, y3, nthreads)
     return _finish(_unrows(y, axes, moved_shape), out, result)
 
 
@@ -277,7 +279,7 @@ def softmax(x, axis=-1, *, dtype=None, out=None, num_threads=None):
     array([[0. , 1. ],
            [0.5, 0.5]])
     """
-    return _map(_kernels.OP_SOFTMAX, "softmax", x, axis, dtype, out, num_threads)
+    return _map(_kernels.SOFTMAX, "softmax", x, axis, dtype, out, num_threads)
 
 
 def log_softmax(x, axis=-1, *, dtype=None, out=None, num_threads=None):
@@ -310,7 +312,7 @@ def log_softmax(x, axis=-1, *, dtype=None, out=None, num_threads=None):
     >>> fsm.log_softmax(np.array([1000.0, 0.0]))
     array([    0., -1000.])
     """
-    return _map(_kernels.OP_LOG_SOFTMAX, "log_softmax", x, axis, dtype, out, num_threads)
+    return _map(_kernels.LOG_SOFTMAX, "log_softmax", x, axis, dtype, out, num_threads)
 
 
 def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=None,
@@ -364,6 +366,11 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=No
     >>> fsm.logsumexp(np.array([[1e3, 1e3], [-np.inf, -np.inf]]))
     array([1000.69314718,          -inf])
     """
+    if (b is None and not keepdims and not return_sign and dtype is None and out is None
+            and num_threads is None):
+        y = _kernels.run_last_axis(_kernels.LOGSUMEXP, x, axis)
+        if y is not None:
+            return y if y.ndim else y[()]
     func = "logsumexp"
     x = np.asarray(x)
     compute, result = _dtypes(func, x.dtype, dtype, complex_ok=True)
@@ -399,6 +406,5 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=No
         y = np.empty(keep_shape, dtype=compute, order=order)
         y3, _ = _view3(y, ax, order)
         y = y.reshape(shape)
-    y2 = y3[:, 0, :]
-    _kernels.reduce_rows(x3, y2, nthreads)
+    _kernels.run(_kernels.LOGSUMEXP, x3, y3, nthreads)
     return _finish(y, out, result)

@@ -62,14 +62,21 @@ cdef extern from *:
     int fsm_omp_max_threads() nogil
 
 ISA_NAMES = ("generic", "avx2", "avx512")
-# Work per parallel task, and the row multiple of a task when rows lie side by
+# Calls below PARALLEL_MIN_ELEMENTS stay on one thread.  Work per parallel task,
+# and the row multiple of a task when rows lie side by
 # side (a multiple of every vector width, so tasks split into whole tiles).
 cdef enum:
     TASK_ELEMENTS = 1 << 16
     TILE_ROWS = 64
+    PARALLEL_MIN_ELEMENTS = 1 << 15
 
-OP_SOFTMAX = 0
-OP_LOG_SOFTMAX = 1
+PARALLEL_MIN = PARALLEL_MIN_ELEMENTS
+
+cdef enum:
+    OP_SOFTMAX = 0
+    OP_LOG_SOFTMAX = 1
+    OP_LOGSUMEXP = 2
+SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = OP_SOFTMAX, OP_LOG_SOFTMAX, OP_LOGSUMEXP
 
 cdef const fsm_isa_table *_table = fsm_isa(fsm_best_isa())
 
@@ -106,9 +113,28 @@ def build_info():
     }
 
 
-def omp_max_threads():
-    """OpenMP's current thread limit (OMP_NUM_THREADS, threadpoolctl); 1 without OpenMP."""
-    return fsm_omp_max_threads()
+# ---- threads -----------------------------------------------------------------
+
+cdef int _user_threads = 0      # set_num_threads(); 0: follow OpenMP's limit
+
+
+def set_user_threads(int n):
+    """Threads for calls without num_threads=; 0 follows OpenMP (OMP_NUM_THREADS,
+    threadpoolctl's threadpool_limits)."""
+    global _user_threads
+    _user_threads = n
+
+
+cpdef int default_threads():
+    return _user_threads if _user_threads > 0 else max(1, fsm_omp_max_threads())
+
+
+cpdef int threads_for(Py_ssize_t size, int requested):
+    """Threads for a call on `size` elements; requested 0 means the default.
+    Small calls run on the calling thread alone: waking a pool costs more."""
+    if size < PARALLEL_MIN_ELEMENTS:
+        return 1
+    return requested if requested > 0 else default_threads()
 
 
 cdef inline int _dtype_index(cnp.ndarray a) except -1:
@@ -120,82 +146,127 @@ cdef inline int _dtype_index(cnp.ndarray a) except -1:
     raise TypeError(f"kernels take float32 or float64, not {a.dtype}")
 
 
-cdef struct Geometry:
-    # rows (o, r): x + o * outer_stride + r * row_stride, elements `stride` apart
+cdef struct Rows:
+    # Row (o, r) of x starts at x + o * x_outer + r * x_row, its elements x_elem
+    # apart (strides in elements; y likewise).  Rows are grouped into tasks of
+    # rows_per_task consecutive r.
     fsm_idx n_outer, n_rows, n
     fsm_idx x_outer, x_row, x_elem, y_outer, y_row, y_elem
     fsm_idx rows_per_task, tasks_per_outer, n_tasks
 
 
-cdef Geometry _geometry(cnp.ndarray x3, cnp.ndarray y, bint reduce):
-    """Rows of x3 (outer, n, inner) and of y (same shape, or (outer, inner) if reduce)."""
-    cdef Geometry g
-    cdef fsm_idx itemsize = cnp.PyArray_ITEMSIZE(x3)
-    cdef cnp.npy_intp *xs = cnp.PyArray_STRIDES(x3)
-    cdef cnp.npy_intp *ys = cnp.PyArray_STRIDES(y)
-    cdef fsm_idx outer = cnp.PyArray_DIM(x3, 0), inner = cnp.PyArray_DIM(x3, 2)
-    cdef fsm_idx yo = ys[0] // itemsize
-    cdef fsm_idx yi = (ys[1] if reduce else ys[2]) // itemsize
-    g.n = cnp.PyArray_DIM(x3, 1)
-    g.x_elem = xs[1] // itemsize
-    g.y_elem = 0 if reduce else ys[1] // itemsize
+cdef Rows _rows(fsm_idx outer, fsm_idx n, fsm_idx inner, fsm_idx x_strides[3], fsm_idx y_strides[3]):
+    """The rows of an (outer, n, inner) problem, the middle axis reduced."""
+    cdef Rows g
+    g.n = n
+    g.x_elem, g.y_elem = x_strides[1], y_strides[1]
     if inner == 1:       # one flat run of rows: let a task take many of them
         g.n_outer, g.n_rows = 1, outer
         g.x_outer, g.y_outer = 0, 0
-        g.x_row, g.y_row = xs[0] // itemsize, yo
+        g.x_row, g.y_row = x_strides[0], y_strides[0]
     else:
         g.n_outer, g.n_rows = outer, inner
-        g.x_outer, g.y_outer = xs[0] // itemsize, yo
-        g.x_row, g.y_row = xs[2] // itemsize, yi
+        g.x_outer, g.y_outer = x_strides[0], y_strides[0]
+        g.x_row, g.y_row = x_strides[2], y_strides[2]
     # Tasks of about TASK_ELEMENTS elements, whole tiles of side-by-side rows:
     # the partition, and so every result bit, does not depend on the threads.
     g.rows_per_task = max(1, TASK_ELEMENTS // max(g.n, 1))
     if g.x_row == 1:
         g.rows_per_task = (g.rows_per_task + TILE_ROWS - 1) // TILE_ROWS * TILE_ROWS
-    g.rows_per_task = min(g.rows_per_task, g.n_rows)
+    g.rows_per_task = max(1, min(g.rows_per_task, g.n_rows))
     g.tasks_per_outer = (g.n_rows + g.rows_per_task - 1) // g.rows_per_task
     g.n_tasks = g.n_outer * g.tasks_per_outer
     return g
 
 
-def map_rows(int op, cnp.ndarray x3, cnp.ndarray y3, int nthreads):
-    """y3 = op(x3) along axis 1 (op: OP_SOFTMAX or OP_LOG_SOFTMAX).
+cdef void _run(int op, int dt, const char *xp, char *yp, fsm_idx item, Rows g, int nthreads) noexcept nogil:
+    """Run op over all rows, tasks in parallel.  For logsumexp, y_elem is unused."""
+    cdef fsm_map_rows_fn map_fn = NULL
+    cdef fsm_reduce_rows_fn reduce_fn = NULL
+    if op == OP_SOFTMAX:
+        map_fn = _table.softmax[dt]
+    elif op == OP_LOG_SOFTMAX:
+        map_fn = _table.log_softmax[dt]
+    else:
+        reduce_fn = _table.logsumexp[dt]
+    cdef fsm_idx t, o, r0, nr
+    cdef const char *xt
+    cdef char *yt
+    if g.n_tasks == 0:
+        return
+    for t in prange(g.n_tasks, schedule="static", num_threads=nthreads):
+        o = t // g.tasks_per_outer
+        r0 = (t % g.tasks_per_outer) * g.rows_per_task
+        nr = min(g.rows_per_task, g.n_rows - r0)
+        xt = xp + (o * g.x_outer + r0 * g.x_row) * item
+        yt = yp + (o * g.y_outer + r0 * g.y_row) * item
+        if map_fn != NULL:
+            map_fn(xt, g.x_row, g.x_elem, yt, g.y_row, g.y_elem, nr, g.n)
+        else:
+            reduce_fn(xt, g.x_row, g.x_elem, yt, g.y_row, nr, g.n)
 
-    x3 and y3 are aligned (outer, n, inner) arrays of one native float dtype with
-    strides that are multiples of the item size; y3 is writeable and either
-    does not overlap x3 or is x3 itself.
+
+cdef void _strides3(cnp.ndarray a, fsm_idx item, fsm_idx out[3]) noexcept:
+    cdef int d
+    for d in range(3):
+        out[d] = cnp.PyArray_STRIDE(a, d) // item
+
+
+def run(int op, cnp.ndarray x3, cnp.ndarray y3, int nthreads):
+    """op along axis 1 of x3 (outer, n, inner) into y3.
+
+    softmax/log_softmax: y3 has x3's shape.  logsumexp: y3 is (outer, 1, inner).
+    Both are aligned arrays of one native float dtype, y3 writeable and either
+    disjoint from x3 or x3 itself.  The GIL is released while the kernels run.
     """
     cdef int dt = _dtype_index(x3)
-    cdef fsm_map_rows_fn fn = _table.softmax[dt] if op == OP_SOFTMAX else _table.log_softmax[dt]
-    cdef Geometry g = _geometry(x3, y3, False)
-    cdef char *xp = <char *> cnp.PyArray_DATA(x3)
-    cdef char *yp = <char *> cnp.PyArray_DATA(y3)
     cdef fsm_idx item = cnp.PyArray_ITEMSIZE(x3)
-    cdef fsm_idx t, o, r0, nr
-    if g.n_tasks == 0:
-        return
-    for t in prange(g.n_tasks, nogil=True, schedule="static", num_threads=nthreads):
-        o = t // g.tasks_per_outer
-        r0 = (t % g.tasks_per_outer) * g.rows_per_task
-        nr = min(g.rows_per_task, g.n_rows - r0)
-        fn(xp + (o * g.x_outer + r0 * g.x_row) * item, g.x_row, g.x_elem,
-           yp + (o * g.y_outer + r0 * g.y_row) * item, g.y_row, g.y_elem, nr, g.n)
+    cdef fsm_idx xs[3]
+    cdef fsm_idx ys[3]
+    _strides3(x3, item, xs)
+    _strides3(y3, item, ys)
+    cdef Rows g = _rows(cnp.PyArray_DIM(x3, 0), cnp.PyArray_DIM(x3, 1), cnp.PyArray_DIM(x3, 2), xs, ys)
+    with nogil:
+        _run(op, dt, <const char *> cnp.PyArray_DATA(x3), <char *> cnp.PyArray_DATA(y3), item, g, nthreads)
 
 
-def reduce_rows(cnp.ndarray x3, cnp.ndarray y2, int nthreads):
-    """y2 = logsumexp(x3) along axis 1; y2 has shape (outer, inner)."""
-    cdef int dt = _dtype_index(x3)
-    cdef fsm_reduce_rows_fn fn = _table.logsumexp[dt]
-    cdef Geometry g = _geometry(x3, y2, True)
-    cdef char *xp = <char *> cnp.PyArray_DATA(x3)
-    cdef char *yp = <char *> cnp.PyArray_DATA(y2)
-    cdef fsm_idx item = cnp.PyArray_ITEMSIZE(x3)
-    cdef fsm_idx t, o, r0, nr
-    if g.n_tasks == 0:
-        return
-    for t in prange(g.n_tasks, nogil=True, schedule="static", num_threads=nthreads):
-        o = t // g.tasks_per_outer
-        r0 = (t % g.tasks_per_outer) * g.rows_per_task
-        nr = min(g.rows_per_task, g.n_rows - r0)
-        fn(xp + (o * g.x_outer + r0 * g.x_row) * item, g.x_row, g.x_elem,
-           yp + (o * g.y_outer + r0 * g.y_row) * item, g.y_row, nr, g.n)
+cdef inline bint _plain_last_axis(object x, object axis):
+    """x is a non-empty, aligned, C-contiguous, native float32/float64 ndarray and
+    axis its last: the rows are contiguous and nothing needs converting."""
+    if type(x) is not cnp.ndarray:
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray> x
+    cdef int t = cnp.PyArray_TYPE(a)
+    cdef int nd = cnp.PyArray_NDIM(a)
+    return (nd > 0 and (t == cnp.NPY_FLOAT32 or t == cnp.NPY_FLOAT64)
+            and cnp.PyArray_SIZE(a) > 0
+            and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISALIGNED(a)
+            and cnp.PyArray_ISNOTSWAPPED(a)
+            and (axis == -1 or axis == nd - 1))
+
+
+def run_last_axis(int op, object x, object axis):
+    """The fast path of a call with default arguments: op along the last axis of
+    a plain array (see _plain_last_axis) into a new array; None for any other x."""
+    if not _plain_last_axis(x, axis):
+        return None
+    cdef cnp.ndarray a = <cnp.ndarray> x
+    cdef int nd = cnp.PyArray_NDIM(a)
+    cdef fsm_idx n = cnp.PyArray_DIM(a, nd - 1)
+    cdef fsm_idx size = cnp.PyArray_SIZE(a)
+    cdef cnp.ndarray y
+    if op == OP_LOGSUMEXP:
+        y = cnp.PyArray_EMPTY(nd - 1, cnp.PyArray_DIMS(a), cnp.PyArray_TYPE(a), 0)
+    else:
+        y = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a), cnp.PyArray_TYPE(a), 0)
+    cdef fsm_idx xs[3]
+    cdef fsm_idx ys[3]
+    xs[0], xs[1], xs[2] = n, 1, 1
+    ys[0], ys[1], ys[2] = (1 if op == OP_LOGSUMEXP else n), 1, 1
+    cdef Rows g = _rows(size // n, n, 1, xs, ys)
+    cdef int nthreads = threads_for(size, 0)
+    cdef int dt = _dtype_index(a)
+    with nogil:
+        _run(op, dt, <const char *> cnp.PyArray_DATA(a), <char *> cnp.PyArray_DATA(y),
+             cnp.PyArray_ITEMSIZE(a), g, nthreads)
+    return y
