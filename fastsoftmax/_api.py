@@ -29,7 +29,7 @@ def set_num_threads(n):
     By default fastsoftmax follows ``OMP_NUM_THREADS`` and threadpoolctl's
     ``threadpool_limits``; a value set here overrides them until reset with
     ``set_num_threads(None)``.  ``num_threads=`` of a single call overrides both.
-    Calls on fewer than 32768 elements always run on the calling thread.
+    Calls on fewer than 131072 elements always run on the calling thread.
     """
     _kernels.set_user_threads(0 if n is None else _check_threads(n, "set_num_threads"))
 
@@ -47,9 +47,13 @@ def _check_threads(n, func):
     return int(n)
 
 
+def _requested_threads(num_threads, func):
+    """num_threads= as the kernels take it: 0 for the default."""
+    return 0 if num_threads is None else _check_threads(num_threads, func)
+
+
 def _threads_for(num_threads, size, func):
-    requested = 0 if num_threads is None else _check_threads(num_threads, func)
-    return _kernels.threads_for(size, requested)
+    return _kernels.threads_for(size, _requested_threads(num_threads, func))
 
 
 # ---- dtypes ----------------------------------------------------------------
@@ -78,9 +82,11 @@ def _dtypes(func, x_dtype, dtype, complex_ok=False):
             requested = np.dtype(dtype)
         except TypeError:
             raise TypeError(f"{func}: dtype={dtype!r} is not a NumPy dtype") from None
-        wanted_kind = "c" if result.kind == "c" else "f"
-        if requested.kind != wanted_kind or not (requested in (_F32, _F64) or _is_half(requested)
-                                                 or requested.kind == "c"):
+        if result.kind == "c":
+            supported = requested.kind == "c"
+        else:
+            supported = requested in (_F32, _F64) or _is_half(requested)
+        if not supported:
             raise TypeError(f"{func}: dtype={requested} is not supported for input of dtype "
                             f"{x_dtype}; use float16, bfloat16, float32 or float64")
         result = requested
@@ -105,17 +111,23 @@ def _axes(axis, ndim):
     return (normalize_axis_index(operator.index(axis), ndim),)
 
 
-def _rows(x, axes):
+def _rows(x, axes, copy=True):
     """x with `axes` merged into one axis: (array, that axis, shape before merging).
 
     One axis is used where it is; several are moved to the end and reshaped
-    into one (a copy only when the layout requires it)."""
+    into one, a copy only when the layout requires it (with copy=False, the
+    array is None then)."""
     if len(axes) == 1:
         return x, axes[0], None
     k = len(axes)
     moved = np.moveaxis(x, axes, tuple(range(x.ndim - k, x.ndim)))
     lead = moved.shape[:x.ndim - k]
-    return moved.reshape(lead + (math.prod(moved.shape[x.ndim - k:]),)), len(lead), moved.shape
+    shape = lead + (math.prod(moved.shape[x.ndim - k:]),)
+    try:
+        merged = np.reshape(moved, shape, copy=None if copy else False)
+    except ValueError:
+        merged = None
+    return merged, len(lead), moved.shape
 
 
 def _unrows(y, axes, moved_shape):
@@ -187,11 +199,14 @@ def _writes_safely(out, src):
 
 def _finish(res, out, result_dtype):
     """Deliver a computed result: into `out`, or as a new array (a scalar if 0-d)."""
-    if out is not None:
-        if res is not out:
-            np.copyto(out, res, casting="unsafe")
-        return out
-    res = res.astype(result_dtype, copy=False)
+    # Rounding to a half-precision result may overflow to +-inf: that is the
+    # correctly rounded value, not an event to warn about.
+    with np.errstate(over="ignore"):
+        if out is not None:
+            if res is not out:
+                np.copyto(out, res, casting="unsafe")
+            return out
+        res = res.astype(result_dtype, copy=False)
     return res[()] if res.ndim == 0 else res
 
 
@@ -199,8 +214,8 @@ def _finish(res, out, result_dtype):
 
 def _map(op, func, x, axis, dtype, out, num_threads):
     """softmax / log_softmax: an output of x's shape."""
-    if out is None and dtype is None and num_threads is None:
-        y = _kernels.run_last_axis(op, x, axis)
+    if out is None and dtype is None:
+        y = _kernels.run_last_axis(op, x, axis, _requested_threads(num_threads, func))
         if y is not None:
             return y
     x = np.asarray(x)
@@ -212,14 +227,16 @@ def _map(op, func, x, axis, dtype, out, num_threads):
     rows, ax, moved_shape = _rows(xc, axes)
     rows, x3, order = _input3(rows, ax)
 
-    y, y3 = None, None
-    if (out is not None and moved_shape is None and out.dtype == compute
-            and out.flags.aligned and _writes_safely(out, rows)):
-        y = out
-        y3, _ = _view3(out, ax, order)
-    if y3 is None:
-        y = np.empty(rows.shape, dtype=compute, order=order)
-        y3, _ = _view3(y, ax, order)
+    y3 = None
+    if out is not None and out.dtype == compute and out.flags.aligned:
+        out_rows = _rows(out, axes, copy=False)[0]     # the kernels write out itself
+        if out_rows is not None and _writes_safely(out_rows, rows):
+            y3, _ = _view3(out_rows, ax, order)
+    if y3 is not None:
+        _kernels.run(op, x3, y3, nthreads)
+        return out
+    y = np.empty(rows.shape, dtype=compute, order=order)
+    y3, _ = _view3(y, ax, order)
     _kernels.run(op, x3, y3, nthreads)
     return _finish(_unrows(y, axes, moved_shape), out, result)
 
@@ -247,7 +264,7 @@ def softmax(x, axis=-1, *, dtype=None, out=None, num_threads=None):
         handled.
     num_threads : int, optional
         Threads for this call.  Default: ``get_num_threads()``.  Calls with
-        fewer than 32768 elements always run on one thread.
+        fewer than 131072 elements always run on one thread.
 
     Returns
     -------
@@ -366,13 +383,14 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=No
     >>> fsm.logsumexp(np.array([[1e3, 1e3], [-np.inf, -np.inf]]))
     array([1000.69314718,          -inf])
     """
-    if (b is None and not keepdims and not return_sign and dtype is None and out is None
-            and num_threads is None):
-        y = _kernels.run_last_axis(_kernels.LOGSUMEXP, x, axis)
+    if b is None and not keepdims and not return_sign and dtype is None and out is None:
+        y = _kernels.run_last_axis(_kernels.LOGSUMEXP, x, axis, _requested_threads(num_threads, "logsumexp"))
         if y is not None:
             return y if y.ndim else y[()]
     func = "logsumexp"
     x = np.asarray(x)
+    if b is not None:      # b may broadcast x to more dimensions, as in SciPy
+        x, b = np.broadcast_arrays(x, np.asarray(b))
     compute, result = _dtypes(func, x.dtype, dtype, complex_ok=True)
     axes = _axes(axis, x.ndim)
     if keepdims:
@@ -384,7 +402,7 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=No
     xc = _native(x, compute)
 
     if b is not None or return_sign or compute.kind == "c":
-        b = None if b is None else np.asarray(b).astype(compute, copy=False)
+        b = None if b is None else b.astype(compute, copy=False)
         res = _reference.logsumexp(xc, axis=axes, b=b, keepdims=keepdims, return_sign=return_sign)
         if return_sign:
             value, sign = res

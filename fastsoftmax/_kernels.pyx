@@ -68,7 +68,7 @@ ISA_NAMES = ("generic", "avx2", "avx512")
 cdef enum:
     TASK_ELEMENTS = 1 << 16
     TILE_ROWS = 64
-    PARALLEL_MIN_ELEMENTS = 1 << 15
+    PARALLEL_MIN_ELEMENTS = 1 << 17
 
 PARALLEL_MIN = PARALLEL_MIN_ELEMENTS
 
@@ -233,7 +233,7 @@ def run(int op, cnp.ndarray x3, cnp.ndarray y3, int nthreads):
 cdef inline bint _plain_last_axis(object x, object axis):
     """x is a non-empty, aligned, C-contiguous, native float32/float64 ndarray and
     axis its last: the rows are contiguous and nothing needs converting."""
-    if type(x) is not cnp.ndarray:
+    if type(x) is not cnp.ndarray or type(axis) is not int:
         return False
     cdef cnp.ndarray a = <cnp.ndarray> x
     cdef int t = cnp.PyArray_TYPE(a)
@@ -245,9 +245,10 @@ cdef inline bint _plain_last_axis(object x, object axis):
             and (axis == -1 or axis == nd - 1))
 
 
-def run_last_axis(int op, object x, object axis):
-    """The fast path of a call with default arguments: op along the last axis of
-    a plain array (see _plain_last_axis) into a new array; None for any other x."""
+def run_last_axis(int op, object x, object axis, int requested_threads):
+    """The fast path of a call without out= or dtype=: op along the last axis of
+    a plain array (see _plain_last_axis) into a new array; None for any other x.
+    requested_threads: num_threads=, or 0 for the default."""
     if not _plain_last_axis(x, axis):
         return None
     cdef cnp.ndarray a = <cnp.ndarray> x
@@ -264,7 +265,7 @@ def run_last_axis(int op, object x, object axis):
     xs[0], xs[1], xs[2] = n, 1, 1
     ys[0], ys[1], ys[2] = (1 if op == OP_LOGSUMEXP else n), 1, 1
     cdef Rows g = _rows(size // n, n, 1, xs, ys)
-    cdef int nthreads = threads_for(size, 0)
+    cdef int nthreads = threads_for(size, requested_threads)
     cdef int dt = _dtype_index(a)
     with nogil:
         _run(op, dt, <const char *> cnp.PyArray_DATA(a), <char *> cnp.PyArray_DATA(y),

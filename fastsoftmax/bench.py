@@ -39,6 +39,8 @@ least ~2 ms, and the samples are interleaved: in each repetition every
 implementation takes one sample, in an order that rotates from one repetition
 to the next, so that slow drifts of the machine (frequency, other load) hit all
 implementations alike.  The table shows medians; ``--json`` writes every sample.
+``--plot PATH.png`` (needs matplotlib) adds a sweep over the row length at a
+fixed array size (``SWEEP_ELEMENTS``) and plots GB/s against it.
 
 Fair numbers: run on an otherwise idle machine, and unset the OpenBLAS
 variables some environments set, which slow NumPy down on some machines::
@@ -49,7 +51,9 @@ variables some environments set, which slow NumPy down on some machines::
 (or ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m fastsoftmax.bench``).
 The benchmark reads but never changes the environment; the header warns when
 these variables are set.  fastsoftmax uses ``get_num_threads()`` threads
-(``OMP_NUM_THREADS``) unless ``--threads`` is given.
+(``OMP_NUM_THREADS``) unless ``--threads`` is given, which passes
+``num_threads=`` to every call.  On small virtual machines whose CPUs do not
+run in parallel at full speed, compare with ``--threads 1`` as well.
 """
 import argparse
 import gc
@@ -151,8 +155,8 @@ class FastSoftmax(Implementation):
 
     def threads(self):
         n = fsm.get_num_threads() if self.num_threads is None else self.num_threads
-        return (f"{n} (arrays under {fsm._api.PARALLEL_MIN_ELEMENTS} elements "
-                "run on one)")
+        below = getattr(fsm._api, "PARALLEL_MIN_ELEMENTS", None)
+        return f"{n}" + (f" (arrays under {below} elements run on one)" if below else "")
 
     def make(self, op, x, axis):
         f = getattr(fsm, op)
@@ -374,7 +378,7 @@ def run_case(impls, op, shape, axis, dtype, *, repeat, min_repeat, budget, targe
     # Repetitions: the given count, or as many as fit the time budget per
     # implementation (at least min_repeat).
     if repeat is None:
-        slowest = max(t * n for _, _, n, t in calls)
+        slowest = max(t * number for _, _, number, t in calls)
         repeat = int(min(max(MAX_REPEAT, min_repeat), max(min_repeat, budget // slowest)))
     samples = {name: [] for name, *_ in calls}
     gc_was_enabled = gc.isenabled()
@@ -566,21 +570,20 @@ def build_parser():
     return p
 
 
-def select_cases(args):
+def select_cases(args, parser):
     ops = _split(args.ops) if args.ops else list(OPS)
     dtypes = _split(args.dtypes) if args.dtypes else list(DTYPES)
     for op in ops:
         if op not in OPS:
-            raise SystemExit(f"error: unknown op {op!r}; choose from {', '.join(OPS)}")
+            parser.error(f"unknown op {op!r}; choose from {', '.join(OPS)}")
     for dt in dtypes:
         if dt not in DTYPES:
-            raise SystemExit(f"error: unsupported dtype {dt!r}; choose from {', '.join(DTYPES)}")
+            parser.error(f"unsupported dtype {dt!r}; choose from {', '.join(DTYPES)}")
     if args.shapes:
         try:
             shapes = tuple(_parse_shape(s) for s in _split(args.shapes))
         except ValueError:
-            raise SystemExit(f"error: bad --shapes {args.shapes}; use e.g. 64x1000 or "
-                             "1000x4096:0") from None
+            parser.error(f"bad --shapes {' '.join(args.shapes)}; use e.g. 64x1000 or 1000x4096:0")
         table = {op: shapes for op in OPS}
     else:
         table = QUICK_CASES if args.quick else DEFAULT_CASES
@@ -603,8 +606,8 @@ def plot(path, results, impls, info):
                   key=lambda k: (OPS.index(k[0]), k[1]))
     ops = sorted({k[0] for k in keys}, key=OPS.index)
     dtypes = sorted({k[1] for k in keys})
-    fig, axes = plt.subplots(len(ops), len(dtypes), squeeze=False, sharex=True,
-                             figsize=(5.5 * len(dtypes), 3.6 * len(ops)))
+    fig, axes = plt.subplots(len(ops), len(dtypes), squeeze=False,
+                             figsize=(max(7.0, 5.5 * len(dtypes)), 0.6 + 3.6 * len(ops)))
     for i, op in enumerate(ops):
         for j, dt in enumerate(dtypes):
             ax = axes[i][j]
@@ -623,33 +626,35 @@ def plot(path, results, impls, info):
             ax.legend(fontsize="small")
     cfg = info["fastsoftmax_config"]
     fig.suptitle(f"fastsoftmax {info['versions']['fastsoftmax']} ({cfg['active_isa']}, "
-                 f"{info['num_threads']} threads) on {info['cpu']}", fontsize="medium")
+                 f"{info['num_threads']} threads), NumPy {np.__version__}\n{info['cpu']}",
+                 fontsize="medium")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    cases = select_cases(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cases = select_cases(args, parser)
     if args.threads is not None and args.threads < 1:
-        raise SystemExit("error: --threads must be >= 1")
+        parser.error("--threads must be >= 1")
     if args.repeat is not None and args.repeat < 1:
-        raise SystemExit("error: --repeat must be >= 1")
+        parser.error("--repeat must be >= 1")
     if args.plot:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            raise SystemExit("error: --plot needs matplotlib, which is not installed "
-                             "(pip install matplotlib, or pip install fastsoftmax[bench])") from None
+            parser.error("--plot needs matplotlib, which is not installed "
+                         "(pip install matplotlib, or pip install 'fastsoftmax[bench]')")
 
     FastSoftmax.num_threads = args.threads
     wanted = set(_split(args.impls)) if args.impls else None
     if wanted is not None:
         unknown = wanted - {im.name for im in IMPLEMENTATIONS}
         if unknown:
-            raise SystemExit(f"error: unknown implementation(s) {', '.join(sorted(unknown))}; "
-                             f"choose from {', '.join(im.name for im in IMPLEMENTATIONS[1:])}")
+            parser.error(f"unknown implementation(s) {', '.join(sorted(unknown))}; "
+                         f"choose from {', '.join(im.name for im in IMPLEMENTATIONS[1:])}")
     IMPLEMENTATIONS[0].available()
     impls = [IMPLEMENTATIONS[0]]
     skipped = []

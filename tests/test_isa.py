@@ -1,0 +1,154 @@
+"""Every instruction-set path (generic, AVX2, AVX-512 where the CPU has them) on
+a core set of value and special-value cases; FASTSOFTMAX_ISA at import."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastsoftmax as fsm
+from fastsoftmax import _kernels
+
+from . import util
+
+FUNCS = {name: getattr(fsm, name) for name in util.FUNCTIONS}
+ISAS = _kernels.available_isas()
+inf, nan = np.inf, np.nan
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    """Switch the kernels to one instruction set for the test, then back."""
+    before = _kernels.isa()
+    _kernels.set_isa(request.param)
+    try:
+        assert _kernels.isa() == request.param
+        assert fsm.show_config(mode="dicts")["active_isa"] == request.param
+        yield request.param
+    finally:
+        _kernels.set_isa(before)
+
+
+def test_isas():
+    assert "generic" in ISAS
+    assert set(ISAS) <= set(fsm.show_config(mode="dicts")["compiled_isas"])
+    assert _kernels.isa() == ISAS[-1], "the best instruction set is the default"
+
+
+LENGTHS = list(range(1, 71)) + [127, 128, 129, 1023, 1024, 1025, 2049, 4100]
+
+
+@pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_row_lengths(isa, func):
+    """Every row length up to 70 (vector bodies and every tail) and block edges,
+    contiguous, strided and along axis 0 (rows side by side)."""
+    rng = np.random.default_rng(0)
+    for dtype in util.FLOATS:
+        for n in LENGTHS:
+            x = rng.normal(0, 8, (3, 2 * n)).astype(dtype)
+            for desc, a, axis in (("contiguous", x[:, :n], -1), ("strided", x[:, ::2], -1),
+                                  ("axis 0", np.ascontiguousarray(x[:, :n].T), 0)):
+                what = f"{func} [{isa}] {dtype} n={n} {desc}"
+                util.ASSERT_CLOSE[func](FUNCS[func](a, axis=axis), util.reference(func, a, axis), dtype, what)
+
+
+@pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_columns_many_rows_side_by_side(isa, func):
+    """Axis 0 of wide C arrays (rows adjacent in memory), widths around the vector sizes."""
+    rng = np.random.default_rng(1)
+    for dtype in util.FLOATS:
+        for width in (1, 7, 8, 15, 16, 17, 33, 64, 100, 257):
+            for n in (1, 3, 50):
+                x = rng.normal(0, 8, (n, width)).astype(dtype)
+                what = f"{func} [{isa}] {dtype} ({n}, {width}) axis 0"
+                util.ASSERT_CLOSE[func](FUNCS[func](x, axis=0), util.reference(func, x, 0), dtype, what)
+
+
+def _special_matrices(n, dtype):
+    """(name, matrix): row k has its special value(s) at position k."""
+    rng = np.random.default_rng(n)
+    base = rng.normal(0, 3, (n, n))
+    eye = np.eye(n, dtype=bool)
+    yield "NaN at k", np.where(eye, nan, base).astype(dtype)
+    yield "+inf at k", np.where(eye, inf, base).astype(dtype)
+    yield "-inf at k", np.where(eye, -inf, base).astype(dtype)
+    yield "only -inf but k", np.where(eye, base, -inf).astype(dtype)
+    yield "+inf at k and k+1", np.where(eye | np.roll(eye, 1, axis=1), inf, base).astype(dtype)
+    yield "+inf at k, NaN at k+1", np.where(eye, inf, np.where(np.roll(eye, 1, axis=1), nan, base)).astype(dtype)
+    yield "max at k, huge below", np.where(eye, 1e30, -1e30).astype(dtype)
+    d = util.denormal(np.dtype(dtype))
+    yield "denormals", np.where(eye, d, -d).astype(dtype)
+    yield "all -inf", np.full((n, n), -inf, dtype)
+    yield "all +inf", np.full((n, n), inf, dtype)
+
+
+@pytest.mark.parametrize("n", [2, 5, 17, 37, 67, 130])
+@pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_special_values_at_every_position(isa, func, n):
+    for dtype in util.FLOATS:
+        for name, x in _special_matrices(n, dtype):
+            for axis, a in ((-1, x), (0, np.ascontiguousarray(x.T)), (-1, np.asfortranarray(x))):
+                what = f"{func} [{isa}] {dtype} n={n} {name}, axis={axis}"
+                util.ASSERT_CLOSE[func](FUNCS[func](a, axis=axis), util.reference(func, a, axis), dtype, what)
+
+
+def test_limits_exact(isa):
+    for dtype in util.FLOATS:
+        np.testing.assert_array_equal(fsm.softmax(np.array([inf, 1.0], dtype)), [1, 0])
+        np.testing.assert_array_equal(fsm.softmax(np.array([inf, inf, 1.0], dtype)), [0.5, 0.5, 0])
+        np.testing.assert_array_equal(fsm.log_softmax(np.array([inf, 1.0], dtype)), [0, -inf])
+        assert fsm.logsumexp(np.array([inf, 1.0], dtype)) == inf
+        assert np.isnan(fsm.softmax(np.array([-inf, -inf], dtype))).all()
+        assert np.isnan(fsm.log_softmax(np.array([-inf, -inf], dtype))).all()
+        assert fsm.logsumexp(np.array([-inf, -inf], dtype)) == -inf
+        assert fsm.logsumexp(np.zeros(0, dtype)) == -inf
+
+
+@pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_generator_sample(isa, func):
+    """A sample of the generator (floats, a few shapes, all families and layouts)."""
+    for desc, x in util.arrays(dtypes=util.FLOATS + (util.F16,), shapes=[(7,), (5, 13), (3, 4, 5)]):
+        for axis in (-1, 0, None):
+            what = f"{func} [{isa}] ({desc}, axis={axis})"
+            util.ASSERT_CLOSE[func](FUNCS[func](x, axis=axis), util.reference(func, x, axis), x.dtype, what)
+
+
+@pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_large(isa, func):
+    for desc, x in util.large_arrays():
+        util.ASSERT_CLOSE[func](FUNCS[func](x), util.reference(func, x, -1), x.dtype, f"{func} [{isa}] {desc}")
+
+
+def test_threads_identical(isa):
+    x = np.random.default_rng(2).normal(0, 4, (512, 300)).astype(np.float32)
+    for func in util.FUNCTIONS:
+        for axis in (-1, 0):
+            one = FUNCS[func](x, axis=axis, num_threads=1)
+            assert one.tobytes() == FUNCS[func](x, axis=axis, num_threads=2).tobytes()
+
+
+# ---- FASTSOFTMAX_ISA ----------------------------------------------------------------------------
+
+def _run_with_isa(value, code):
+    env = dict(os.environ, FASTSOFTMAX_ISA=value)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          cwd=os.path.dirname(os.path.dirname(fsm.__file__)))
+
+
+@pytest.mark.parametrize("name", ISAS)
+def test_environment_variable_forces_the_isa(name):
+    code = ("import numpy as np, fastsoftmax as f; "
+            "print(f.show_config(mode='dicts')['active_isa']); "
+            "print(float(f.softmax(np.array([0.0, np.log(3.0)]))[1]))")
+    r = _run_with_isa(name, code)
+    assert r.returncode == 0, r.stderr
+    active, value = r.stdout.split()
+    assert active == name
+    assert float(value) == pytest.approx(0.75, rel=1e-15)
+
+
+def test_environment_variable_unknown_name_is_import_error():
+    r = _run_with_isa("sse9", "import fastsoftmax")
+    assert r.returncode != 0
+    assert "ImportError" in r.stderr and "sse9" in r.stderr and "FASTSOFTMAX_ISA" in r.stderr
