@@ -232,11 +232,18 @@ def _map(op, func, x, axis, dtype, out, num_threads):
         out_rows = _rows(out, axes, copy=False)[0]     # the kernels write out itself
         if out_rows is not None and _writes_safely(out_rows, rows):
             y3, _ = _view3(out_rows, ax, order)
+            if y3 is not None and not _kernels.same_path_as_default(x3, y3):
+                y3 = None
     if y3 is not None:
         _kernels.run(op, x3, y3, nthreads)
         return out
-    y = np.empty(rows.shape, dtype=compute, order=order)
+    # A new result has the input's memory layout (as NumPy's ufuncs do), so that
+    # it takes the same kernel path as out=x would.
+    y = np.empty_like(rows, dtype=compute)
     y3, _ = _view3(y, ax, order)
+    if y3 is None:
+        y = np.empty(rows.shape, dtype=compute, order=order)
+        y3, _ = _view3(y, ax, order)
     _kernels.run(op, x3, y3, nthreads)
     return _finish(_unrows(y, axes, moved_shape), out, result)
 
@@ -420,6 +427,8 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=No
             y3, _ = _view3(np.reshape(out, keep_shape, copy=False), ax, order)
         except ValueError:
             pass
+        if y3 is not None and not _kernels.same_path_as_default(x3, y3):
+            y3 = None
     if y3 is None:
         y = np.empty(keep_shape, dtype=compute, order=order)
         y3, _ = _view3(y, ax, order)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fsm_dd.h"
 #include "fsm_kernels.h"
 
 #if defined(__GNUC__) && !defined(__clang__)

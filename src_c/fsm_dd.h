@@ -1,0 +1,71 @@
+/*
+ * Double-double arithmetic for the scalar work done once per row (or per block):
+ * a value is hi + lo with |lo| much smaller than |hi|.  Sums of exponentials are
+ * kept this way so that log(sum), 1/sum and max + log(sum) lose nothing to the
+ * rounding of the sum itself: logsumexp([0, -40]) keeps its 4.2e-18.
+ */
+#ifndef FSM_DD_H
+#define FSM_DD_H
+
+#include <math.h>
+
+typedef struct {
+    double hi, lo;
+} fsm_dd;
+
+#define FSM_LN2_HI 0x1.62e42fee00000p-1   /* trailing zeros: k * FSM_LN2_HI is exact */
+#define FSM_LN2_LO 0x1.a39ef35793c76p-33
+
+/* s += v, compensated (Neumaier: the larger of the two is the reference). */
+static inline void fsm_dd_add(fsm_dd *s, double v)
+{
+    double t = s->hi + v;
+    s->lo += fabs(s->hi) >= fabs(v) ? (s->hi - t) + v : (v - t) + s->hi;
+    s->hi = t;
+}
+
+static inline void fsm_dd_add_dd(fsm_dd *s, fsm_dd v)
+{
+    fsm_dd_add(s, v.hi);
+    s->lo += v.lo;
+}
+
+static inline void fsm_dd_scale(fsm_dd *s, double f)
+{
+    s->hi *= f;
+    s->lo *= f;
+}
+
+static inline int fsm_dd_isnan(fsm_dd s) { return s.hi != s.hi || s.lo != s.lo; }
+
+/* log(s) for s > 0, as k ln2 + log(f) + s.lo / s.hi with f = s.hi 2^-k in [1, 2):
+ * the part that grows with s is exact, and log is only asked for a value
+ * below ln 2, so the result is good to about 2^-53 absolute, however large s is. */
+static inline fsm_dd fsm_dd_log(fsm_dd s)
+{
+    int k;
+    double f = 2.0 * frexp(s.hi, &k);
+    k -= 1;
+    fsm_dd r = {k * FSM_LN2_HI, k * FSM_LN2_LO + log(f) + s.lo / s.hi};
+    return r;
+}
+
+/* 1 / s, to about 2^-100 relative. */
+static inline fsm_dd fsm_dd_recip(fsm_dd s)
+{
+    double hi = 1.0 / s.hi;
+    fsm_dd r = {hi, (fma(-s.hi, hi, 1.0) - s.lo * hi) / s.hi};
+    return r;
+}
+
+/* m + log(s), rounded once. */
+static inline double fsm_dd_add_log(double m, fsm_dd s)
+{
+    fsm_dd c = fsm_dd_log(s);
+    double hi = m + c.hi;
+    double m_part = hi - c.hi;
+    double err = (m - m_part) + (c.hi - (hi - m_part));   /* TwoSum: m + c.hi == hi + err */
+    return hi + (err + c.lo);
+}
+
+#endif
