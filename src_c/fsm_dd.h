@@ -8,6 +8,8 @@
 #define FSM_DD_H
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 typedef struct {
     double hi, lo;
@@ -38,14 +40,19 @@ static inline void fsm_dd_scale(fsm_dd *s, double f)
 
 static inline int fsm_dd_isnan(fsm_dd s) { return s.hi != s.hi || s.lo != s.lo; }
 
-/* log(s) for s > 0, as k ln2 + log(f) + s.lo / s.hi with f = s.hi 2^-k in [1, 2):
+/* log(s) for s >= 1, as k ln2 + log(f) + s.lo / s.hi with f = s.hi 2^-k in [1, 2):
  * the part that grows with s is exact, and log is only asked for a value
  * below ln 2, so the result is good to about 2^-53 absolute, however large s is. */
 static inline fsm_dd fsm_dd_log(fsm_dd s)
 {
-    int k;
-    double f = 2.0 * frexp(s.hi, &k);
-    k -= 1;
+    /* s.hi is a normal number (>= 1 for a sum of exponentials): k and f come
+     * straight from its exponent and mantissa bits. */
+    uint64_t bits, f_bits;
+    memcpy(&bits, &s.hi, sizeof bits);
+    int k = (int)((bits >> 52) & 0x7ff) - 1023;
+    f_bits = (bits & ~(UINT64_C(0x7ff) << 52)) | (UINT64_C(1023) << 52);
+    double f;
+    memcpy(&f, &f_bits, sizeof f);
     fsm_dd r = {k * FSM_LN2_HI, k * FSM_LN2_LO + log(f) + s.lo / s.hi};
     return r;
 }
