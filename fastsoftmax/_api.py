@@ -98,7 +98,8 @@ def _native(x, compute):
     """x as an aligned, native-order array of the compute dtype (a copy only if needed)."""
     if x.dtype == compute and x.flags.aligned:
         return x
-    return x.astype(compute)
+    with np.errstate(over="ignore"):     # dtype= may narrow: overflow rounds to +-inf
+        return x.astype(compute)
 
 
 # ---- axes and layout -------------------------------------------------------

@@ -65,10 +65,23 @@ static inline fsm_dd fsm_dd_recip(fsm_dd s)
     return r;
 }
 
-/* m + log(s), rounded once. */
-static inline double fsm_dd_add_log(double m, fsm_dd s)
+/* log(1 + a) for a >= 0: log1p where 1 + a < 2, so a sum dominated by one term
+ * keeps its tail (logsumexp([0, -40]) = 4.2e-18); fsm_dd_log above that. */
+static inline fsm_dd fsm_dd_log1p(fsm_dd a)
 {
-    fsm_dd c = fsm_dd_log(s);
+    if (a.hi < 1.0) {
+        fsm_dd r = {log1p(a.hi), a.lo / (1.0 + a.hi)};
+        return r;
+    }
+    fsm_dd s = {1.0 + a.hi, 0.0};
+    s.lo = (1.0 - (s.hi - a.hi)) + a.lo;     /* Fast2Sum: a.hi >= 1 */
+    return fsm_dd_log(s);
+}
+
+/* m + log(1 + a), rounded once. */
+static inline double fsm_dd_add_log1p(double m, fsm_dd a)
+{
+    fsm_dd c = fsm_dd_log1p(a);
     double hi = m + c.hi;
     double m_part = hi - c.hi;
     double err = (m - m_part) + (c.hi - (hi - m_part));   /* TwoSum: m + c.hi == hi + err */
