@@ -6,7 +6,8 @@ sets from per-file target pragmas and are chosen at run time.
 
 OpenMP is probed: used when the compiler accepts -fopenmp, otherwise the build
 warns and continues single-threaded.  FASTSOFTMAX_SANITIZE=1 builds with
--fsanitize=address,undefined (run the tests with libasan preloaded).
+-fsanitize=address,undefined, undefined behaviour aborting (run the tests with
+libasan preloaded: see .ci/sanitize).
 """
 import os
 import sys
@@ -60,7 +61,8 @@ class BuildExt(build_ext):
         else:
             warnings.warn("fastsoftmax: OpenMP not available; building single-threaded")
         if os.environ.get("FASTSOFTMAX_SANITIZE") == "1":
-            san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
+            san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+                   "-fno-omit-frame-pointer", "-g"]
             cflags += san
             ldflags += san
         for ext in self.extensions:

@@ -57,12 +57,13 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     a = _as_inexact(a)
     if b is not None:
         a, b = np.broadcast_arrays(a, np.asarray(b))
-    m = _max_keepdims(a, axis)
+    # Terms with weight 0 take no part, not even in choosing the max (as SciPy).
+    m = _max_keepdims(a if b is None else np.where(b != 0, a.real, -np.inf), axis)
     with _quiet():
         m = np.where(np.isfinite(m), m, 0)
         tmp = np.exp(a - m)
         if b is not None:
-            tmp = b * tmp
+            tmp = np.where(b != 0, b * tmp, 0)
         s = np.sum(tmp, axis=axis, keepdims=True)
         sign = None
         if return_sign:
