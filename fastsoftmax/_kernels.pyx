@@ -212,18 +212,23 @@ cdef void _strides3(cnp.ndarray a, fsm_idx item, fsm_idx out[3]) noexcept:
         out[d] = cnp.PyArray_STRIDE(a, d) // item
 
 
+cdef Rows _rows3(cnp.ndarray x3, cnp.ndarray y3):
+    """The rows of x3 (outer, n, inner) and of y3 (same shape, or (outer, 1, inner))."""
+    cdef fsm_idx item = cnp.PyArray_ITEMSIZE(x3)
+    cdef fsm_idx xs[3]
+    cdef fsm_idx ys[3]
+    _strides3(x3, item, xs)
+    _strides3(y3, item, ys)
+    return _rows(cnp.PyArray_DIM(x3, 0), cnp.PyArray_DIM(x3, 1), cnp.PyArray_DIM(x3, 2), xs, ys)
+
+
 def same_path_as_default(cnp.ndarray x3, cnp.ndarray y3):
     """Whether writing into y3 takes the kernel path that a new result of x3's
     layout takes.  Rows lying side by side (row stride 1) are vectorized across
     when the output rows lie side by side too, and otherwise along each row;
     the two round differently in the last bit, and a result written into out=
     must not differ from the result of a call without out=."""
-    cdef fsm_idx item = cnp.PyArray_ITEMSIZE(x3)
-    cdef fsm_idx xs[3]
-    cdef fsm_idx ys[3]
-    _strides3(x3, item, xs)
-    _strides3(y3, item, ys)
-    cdef Rows g = _rows(cnp.PyArray_DIM(x3, 0), cnp.PyArray_DIM(x3, 1), cnp.PyArray_DIM(x3, 2), xs, ys)
+    cdef Rows g = _rows3(x3, y3)
     return not (g.x_row == 1 and g.x_elem != 1) or g.y_row == 1
 
 
@@ -236,11 +241,7 @@ def run(int op, cnp.ndarray x3, cnp.ndarray y3, int nthreads):
     """
     cdef int dt = _dtype_index(x3)
     cdef fsm_idx item = cnp.PyArray_ITEMSIZE(x3)
-    cdef fsm_idx xs[3]
-    cdef fsm_idx ys[3]
-    _strides3(x3, item, xs)
-    _strides3(y3, item, ys)
-    cdef Rows g = _rows(cnp.PyArray_DIM(x3, 0), cnp.PyArray_DIM(x3, 1), cnp.PyArray_DIM(x3, 2), xs, ys)
+    cdef Rows g = _rows3(x3, y3)
     with nogil:
         _run(op, dt, <const char *> cnp.PyArray_DATA(x3), <char *> cnp.PyArray_DATA(y3), item, g, nthreads)
 

@@ -57,13 +57,21 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     a = _as_inexact(a)
     if b is not None:
         a, b = np.broadcast_arrays(a, np.asarray(b))
-    # Terms with weight 0 take no part, not even in choosing the max (as SciPy).
-    m = _max_keepdims(a if b is None else np.where(b != 0, a.real, -np.inf), axis)
+        # b * exp(a) = sign(b) * exp(a + log|b|): the shift is the max of the
+        # exponents themselves, so neither a tiny nor a huge weight loses bits
+        # to cancellation or to subnormal products.  Weight-0 terms take no part.
+        with _quiet():
+            log_b = np.log(np.abs(b))
+            a = a + log_b.astype(a.real.dtype, copy=False)
+            # b / |b|, without dividing (NumPy's complex division overflows
+            # for subnormal |b|).
+            unit_b = np.exp(1j * np.angle(b)) if np.iscomplexobj(b) else np.sign(b)
+    m = _max_keepdims(a, axis)
     with _quiet():
         m = np.where(np.isfinite(m), m, 0)
         tmp = np.exp(a - m)
         if b is not None:
-            tmp = np.where(b != 0, b * tmp, 0)
+            tmp = np.where(b != 0, unit_b * tmp, 0)
         s = np.sum(tmp, axis=axis, keepdims=True)
         sign = None
         if return_sign:
