@@ -29,7 +29,7 @@ def set_num_threads(n):
     By default fastsoftmax follows ``OMP_NUM_THREADS`` and threadpoolctl's
     ``threadpool_limits``; a value set here overrides them until reset with
     ``set_num_threads(None)``.  ``num_threads=`` of a single call overrides both.
-    Calls on fewer than 131072 elements always run on the calling thread.
+    Calls on fewer than 32768 elements always run on the calling thread.
     """
     _kernels.set_user_threads(0 if n is None else _check_threads(n, "set_num_threads"))
 
@@ -272,7 +272,7 @@ def softmax(x, axis=-1, *, dtype=None, out=None, num_threads=None):
         handled.
     num_threads : int, optional
         Threads for this call.  Default: ``get_num_threads()``.  Calls with
-        fewer than 131072 elements always run on one thread.
+        fewer than 32768 elements always run on one thread.
 
     Returns
     -------

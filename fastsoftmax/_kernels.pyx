@@ -68,7 +68,7 @@ ISA_NAMES = ("generic", "avx2", "avx512")
 cdef enum:
     TASK_ELEMENTS = 1 << 16
     TILE_ROWS = 64
-    PARALLEL_MIN_ELEMENTS = 1 << 17
+    PARALLEL_MIN_ELEMENTS = 1 << 15
 
 PARALLEL_MIN = PARALLEL_MIN_ELEMENTS
 
