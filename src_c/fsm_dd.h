@@ -65,18 +65,24 @@ static inline fsm_dd fsm_dd_recip(fsm_dd s)
     return r;
 }
 
-/* log(1 + a) for a >= 0: log1p where 1 + a < 2, so a sum dominated by one term
- * keeps its tail (logsumexp([0, -40]) = 4.2e-18); fsm_dd_log above that. */
-static inline fsm_dd fsm_dd_log1p(fsm_dd a)
+/* 1 + a for a >= 0, exactly as a double-double (Fast2Sum: the larger first). */
+static inline fsm_dd fsm_dd_one_plus(fsm_dd a)
 {
+    fsm_dd s;
     if (a.hi < 1.0) {
-        fsm_dd r = {log1p(a.hi), a.lo / (1.0 + a.hi)};
-        return r;
+        s.hi = 1.0 + a.hi;
+        s.lo = (a.hi - (s.hi - 1.0)) + a.lo;
+    } else {
+        s.hi = a.hi + 1.0;
+        s.lo = (1.0 - (s.hi - a.hi)) + a.lo;
     }
-    fsm_dd s = {1.0 + a.hi, 0.0};
-    s.lo = (1.0 - (s.hi - a.hi)) + a.lo;     /* Fast2Sum: a.hi >= 1 */
-    return fsm_dd_log(s);
+    return s;
 }
+
+/* log(1 + a) for a >= 0.  Because 1 + a is formed exactly, the log of the
+ * double-double keeps a tail far below the rounding of 1: logsumexp([0, -40])
+ * = 4.2e-18 (and log is cheaper than log1p). */
+static inline fsm_dd fsm_dd_log1p(fsm_dd a) { return fsm_dd_log(fsm_dd_one_plus(a)); }
 
 /* m + log(1 + a), rounded once. */
 static inline double fsm_dd_add_log1p(double m, fsm_dd a)
