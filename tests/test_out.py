@@ -61,6 +61,18 @@ def test_in_place_half_input(func):
     np.testing.assert_array_equal(x, expected)
 
 
+def _peak_allocation(call):
+    """Peak bytes traced by tracemalloc while `call()` runs."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        call()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.parametrize("layout", ["C", "F", "strided x[..., ::2]", "strided x[::2]",
                                     "negative stride x[..., ::-1]"])
 @pytest.mark.parametrize("axis", [-1, 0])
@@ -69,14 +81,7 @@ def test_in_place_does_not_allocate(func, axis, layout):
     """DESIGN §1: out=x must not allocate a second array (only a few bytes for
     views; the array is 8 MB)."""
     x = dict(util.layouts(np.random.default_rng(1).normal(0, 3, (1000, 1000))))[layout]
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        FUNCS[func](x, axis=axis, out=x)
-        peak = tracemalloc.get_traced_memory()[1] - before
-    finally:
-        tracemalloc.stop()
+    peak = _peak_allocation(lambda: FUNCS[func](x, axis=axis, out=x))
     assert peak < x.nbytes // 8, f"{func}(x, axis={axis}, out=x) allocated {peak} bytes on {layout} x"
 
 
@@ -87,14 +92,7 @@ def test_in_place_over_all_axes_of_c_array_does_not_allocate(func, axis):
     second array there either."""
     x = np.random.default_rng(2).normal(0, 3, (1000, 1000))
     expected = FUNCS[func](x, axis=axis)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        FUNCS[func](x, axis=axis, out=x)
-        peak = tracemalloc.get_traced_memory()[1] - before
-    finally:
-        tracemalloc.stop()
+    peak = _peak_allocation(lambda: FUNCS[func](x, axis=axis, out=x))
     np.testing.assert_array_equal(x, expected)
     assert peak < x.nbytes // 8, f"{func}(x, axis={axis}, out=x) allocated {peak} bytes"
 

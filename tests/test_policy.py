@@ -95,20 +95,14 @@ def test_other_dtypes_are_type_errors_naming_the_dtype(func, x):
 
 # ---- dtype= --------------------------------------------------------------------
 
+@pytest.mark.parametrize("in_dtype,dtype", [(np.float16, np.float32), (np.float32, np.float64)],
+                         ids=["float32 for float16 input", "float64 for float32 input"])
 @pytest.mark.parametrize("func", util.FUNCTIONS)
-def test_dtype_float32_for_float16_input(func):
-    x = X.astype(np.float16)
-    got = FUNCS[func](x, dtype=np.float32)
-    assert got.dtype == np.float32
-    np.testing.assert_array_equal(got, FUNCS[func](x.astype(np.float32)))
-
-
-@pytest.mark.parametrize("func", util.FUNCTIONS)
-def test_dtype_float64_for_float32_input(func):
-    x = X.astype(np.float32)
-    got = FUNCS[func](x, dtype=np.float64)
-    assert got.dtype == np.float64
-    np.testing.assert_array_equal(got, FUNCS[func](x.astype(np.float64)))
+def test_dtype_wider_than_input(func, in_dtype, dtype):
+    x = X.astype(in_dtype)
+    got = FUNCS[func](x, dtype=dtype)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, FUNCS[func](x.astype(dtype)))
 
 
 @pytest.mark.parametrize("func", util.FUNCTIONS)

@@ -297,14 +297,20 @@ def _rounded(expected, dt):
     return np.asarray(expected).astype(dt).astype(wide), wide
 
 
-def assert_softmax_close(actual, expected, in_dtype, what=""):
-    """softmax/probability outputs: relative error where the exact value is >= tiny."""
+def _checked(actual, expected, in_dtype, what):
+    """Check actual's dtype and shape; return (result dtype, actual, actual and the
+    rounded expected value in a wide dtype)."""
     dt = result_dtype(in_dtype)
     actual = np.asarray(actual)
     assert actual.dtype == dt, f"{what}: dtype {actual.dtype}, expected {dt}"
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape}, expected {expected.shape}"
     e, wide = _rounded(expected, dt)
-    a = actual.astype(wide)
+    return dt, actual, actual.astype(wide), e
+
+
+def assert_softmax_close(actual, expected, in_dtype, what=""):
+    """softmax/probability outputs: relative error where the exact value is >= tiny."""
+    dt, actual, a, e = _checked(actual, expected, in_dtype, what)
     ok = _check_specials(a, e, what)
     a, e = a[ok], e[ok]
     tiny, rtol = tiny_softmax(dt), rtol_softmax(dt)
@@ -319,12 +325,7 @@ def assert_softmax_close(actual, expected, in_dtype, what=""):
 
 def assert_log_close(actual, expected, in_dtype, what=""):
     """log_softmax/logsumexp outputs: |error| <= a few ulp * max(1, |value|)."""
-    dt = result_dtype(in_dtype)
-    actual = np.asarray(actual)
-    assert actual.dtype == dt, f"{what}: dtype {actual.dtype}, expected {dt}"
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape}, expected {expected.shape}"
-    e, wide = _rounded(expected, dt)
-    a = actual.astype(wide)
+    dt, actual, a, e = _checked(actual, expected, in_dtype, what)
     if dt.kind == "c":
         for part in (np.real, np.imag):
             assert_log_close(part(actual), part(expected), actual.real.dtype, what + f" ({part.__name__})")
