@@ -169,6 +169,16 @@ def _input3(a, axis):
     return a, v, order
 
 
+def _out3(a, axis, order, x3):
+    """The 3-D view through which the kernels write into (a view of) out= for
+    input x3: merged in x3's order, and only if the kernels then take the path a
+    new result would take (so out= never changes the result); else None."""
+    y3, _ = _view3(a, axis, order)
+    if y3 is None or not _kernels.same_path_as_default(x3, y3):
+        return None
+    return y3
+
+
 def _check_out(func, out, shape, dtype):
     if out is None:
         return None
@@ -232,9 +242,7 @@ def _map(op, func, x, axis, dtype, out, num_threads):
     if out is not None and out.dtype == compute and out.flags.aligned:
         out_rows = _rows(out, axes, copy=False)[0]     # the kernels write out itself
         if out_rows is not None and _writes_safely(out_rows, rows):
-            y3, _ = _view3(out_rows, ax, order)
-            if y3 is not None and not _kernels.same_path_as_default(x3, y3):
-                y3 = None
+            y3 = _out3(out_rows, ax, order, x3)
     if y3 is not None:
         _kernels.run(op, x3, y3, nthreads)
         return out
@@ -425,11 +433,9 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=No
     if out is not None and out.dtype == compute and out.flags.aligned and not np.may_share_memory(out, rows):
         try:
             y = out
-            y3, _ = _view3(np.reshape(out, keep_shape, copy=False), ax, order)
+            y3 = _out3(np.reshape(out, keep_shape, copy=False), ax, order, x3)
         except ValueError:
             pass
-        if y3 is not None and not _kernels.same_path_as_default(x3, y3):
-            y3 = None
     if y3 is None:
         y = np.empty(keep_shape, dtype=compute, order=order)
         y3, _ = _view3(y, ax, order)
