@@ -18,11 +18,12 @@ import pkgutil
 __path__ = pkgutil.extend_path(__path__, __name__)
 
 from . import _kernels  # noqa: E402
-from ._api import get_num_threads, log_softmax, logsumexp, set_num_threads, softmax  # noqa: E402
+from ._api import (cross_entropy, get_num_threads, log_softmax, log_softmax_backward,  # noqa: E402
+                   logsumexp, set_num_threads, softmax, softmax_backward)
 
 __version__ = "0.1.0"
-__all__ = ["softmax", "log_softmax", "logsumexp", "set_num_threads", "get_num_threads",
-           "show_config", "special"]
+__all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward",
+           "cross_entropy", "set_num_threads", "get_num_threads", "show_config", "special"]
 
 if os.environ.get("FASTSOFTMAX_ISA"):
     try:

@@ -6,6 +6,7 @@ the output, with the reduced axis in the middle, without copying whenever the
 array's layout allows it, and hands them to ``_kernels``.
 """
 import math
+import numbers
 import operator
 
 import numpy as np
@@ -13,7 +14,8 @@ from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 from . import _kernels, _reference
 
-__all__ = ["softmax", "log_softmax", "logsumexp", "set_num_threads", "get_num_threads"]
+__all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward",
+           "cross_entropy", "set_num_threads", "get_num_threads"]
 
 # Calls on fewer elements run on the calling thread alone.
 PARALLEL_MIN_ELEMENTS = _kernels.PARALLEL_MIN
@@ -95,11 +97,73 @@ def _dtypes(func, x_dtype, dtype, complex_ok=False):
 
 
 def _native(x, compute):
-    """x as an aligned, native-order array of the compute dtype (a copy only if needed)."""
-    if x.dtype == compute and x.flags.aligned:
+    """x as the kernels read it: an aligned, native-order array of the compute
+    dtype, or of float16/bfloat16 for float32 kernels, which convert those a
+    block at a time themselves (a copy only if needed)."""
+    if x.flags.aligned and x.dtype.isnative and (x.dtype == compute or compute == _F32 and _is_half(x.dtype)):
         return x
     with np.errstate(over="ignore"):     # dtype= may narrow: overflow rounds to +-inf
         return x.astype(compute)
+
+
+def _kernel_result(compute, result):
+    """The dtype the kernels write: float32 kernels write float16/bfloat16 themselves."""
+    return result if compute == _F32 and _is_half(result) else compute
+
+
+# ---- temperature and mask ---------------------------------------------------
+
+def _is_one(temperature):
+    """The default temperature (checked before validating it: the fast path)."""
+    return type(temperature) is float and temperature == 1.0
+
+
+def _check_temperature(temperature, func):
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        raise TypeError(f"{func}: temperature must be a positive real number, not {temperature!r}")
+    t = float(temperature)
+    if not 0.0 < t < math.inf:
+        raise ValueError(f"{func}: temperature must be positive and finite, got {temperature!r}")
+    return t
+
+
+def _check_where(where, shape, func):
+    """where= as a read-only boolean view of the input's shape (broadcast, not copied)."""
+    if where is None:
+        return None
+    w = np.asarray(where)
+    if w.dtype != np.bool_:
+        raise TypeError(f"{func}: where must be a boolean array, not of dtype {w.dtype}")
+    try:
+        return np.broadcast_to(w, shape)
+    except ValueError:
+        raise ValueError(f"{func}: where of shape {w.shape} does not broadcast to the input's "
+                         f"shape {shape}") from None
+
+
+def _mask3(mask, axes, ax, order):
+    """The mask's 3-D view in the input's merge order; a copy in that order only
+    when its (broadcast) strides have none."""
+    if mask is None:
+        return None
+    rows = _rows(mask, axes)[0]
+    m3, _ = _view3(rows, ax, order)
+    if m3 is None:
+        m3, _ = _view3(np.array(rows, order=order), ax, order)
+    return m3
+
+
+def _is_dask(x):
+    """A dask array, recognised without importing dask (an optional extra)."""
+    return type(x).__name__ == "Array" and type(x).__module__.startswith("dask.")
+
+
+def _to_dask(func, x, out, **kwargs):
+    """Hand a dask array to fastsoftmax.dask: a lazy result, never a computed one."""
+    if out is not None:
+        raise TypeError(f"{func}: out= is not supported for dask arrays")
+    from . import dask as fsm_dask
+    return getattr(fsm_dask, func)(x, **kwargs)
 
 
 # ---- axes and layout -------------------------------------------------------
@@ -223,41 +287,48 @@ def _finish(res, out, result_dtype):
 
 # ---- the operations ----------------------------------------------------------
 
-def _map(op, func, x, axis, dtype, out, num_threads):
+def _map(op, func, x, axis, dtype, temperature, where, out, num_threads):
     """softmax / log_softmax: an output of x's shape."""
-    if out is None and dtype is None:
+    if _is_dask(x):
+        return _to_dask(func, x, out, axis=axis, dtype=dtype, temperature=temperature, where=where,
+                        num_threads=num_threads)
+    if out is None and dtype is None and where is None and _is_one(temperature):
         y = _kernels.run_last_axis(op, x, axis, _requested_threads(num_threads, func))
         if y is not None:
             return y
     x = np.asarray(x)
     compute, result = _dtypes(func, x.dtype, dtype)
     axes = _axes(axis, x.ndim)
+    t = _check_temperature(temperature, func)
+    mask = _check_where(where, x.shape, func)
     out = _check_out(func, out, x.shape, result)
     nthreads = _threads_for(num_threads, x.size, func)
+    written = _kernel_result(compute, result)
     xc = _native(x, compute)
     rows, ax, moved_shape = _rows(xc, axes)
     rows, x3, order = _input3(rows, ax)
+    m3 = _mask3(mask, axes, ax, order)
 
     y3 = None
-    if out is not None and out.dtype == compute and out.flags.aligned:
+    if out is not None and out.dtype == written and out.flags.aligned:
         out_rows = _rows(out, axes, copy=False)[0]     # the kernels write out itself
         if out_rows is not None and _writes_safely(out_rows, rows):
             y3 = _out3(out_rows, ax, order, x3)
     if y3 is not None:
-        _kernels.run(op, x3, y3, nthreads)
+        _kernels.run(op, x3, y3, nthreads, t, m3)
         return out
     # A new result has the input's memory layout (as NumPy's ufuncs do), so that
     # it takes the same kernel path as out=x would.
-    y = np.empty_like(rows, dtype=compute)
+    y = np.empty_like(rows, dtype=written)
     y3, _ = _view3(y, ax, order)
     if y3 is None:
-        y = np.empty(rows.shape, dtype=compute, order=order)
+        y = np.empty(rows.shape, dtype=written, order=order)
         y3, _ = _view3(y, ax, order)
-    _kernels.run(op, x3, y3, nthreads)
+    _kernels.run(op, x3, y3, nthreads, t, m3)
     return _finish(_unrows(y, axes, moved_shape), out, result)
 
 
-def softmax(x, axis=-1, *, dtype=None, out=None, num_threads=None):
+def softmax(x, axis=-1, *, dtype=None, temperature=1.0, where=None, out=None, num_threads=None):
     """Softmax along an axis: ``exp(x) / sum(exp(x), axis)``, computed stably.
 
     Parameters
@@ -274,6 +345,14 @@ def softmax(x, axis=-1, *, dtype=None, out=None, num_threads=None):
     dtype : dtype, optional
         Compute and return in this floating dtype (float16/bfloat16 results are
         computed in float32).
+    temperature : float, optional
+        Compute ``softmax(x / temperature)``, inside the kernels (no temporary
+        array).  Must be positive and finite; as it tends to 0 the result tends
+        to the one-hot argmax, ties sharing equally.
+    where : array_like of bool, optional
+        Mask broadcastable to ``x``: False entries take no part and get 0.  A
+        row without any True entry gives zeros (attention with every key
+        masked), never NaN.
     out : ndarray, optional
         Array of the result's shape and dtype to write into.  ``out=x`` works in
         place without allocating; any other overlap with ``x`` is detected and
@@ -312,13 +391,14 @@ def softmax(x, axis=-1, *, dtype=None, out=None, num_threads=None):
     array([[0. , 1. ],
            [0.5, 0.5]])
     """
-    return _map(_kernels.SOFTMAX, "softmax", x, axis, dtype, out, num_threads)
+    return _map(_kernels.SOFTMAX, "softmax", x, axis, dtype, temperature, where, out, num_threads)
 
 
-def log_softmax(x, axis=-1, *, dtype=None, out=None, num_threads=None):
+def log_softmax(x, axis=-1, *, dtype=None, temperature=1.0, where=None, out=None, num_threads=None):
     """Logarithm of softmax along an axis: ``x - logsumexp(x, axis)``, computed stably.
 
-    Parameters are those of :func:`softmax`.
+    Parameters are those of :func:`softmax`; entries masked out by ``where``
+    get -inf, and a row without any True entry is all -inf.
 
     Returns
     -------
@@ -345,11 +425,11 @@ def log_softmax(x, axis=-1, *, dtype=None, out=None, num_threads=None):
     >>> fsm.log_softmax(np.array([1000.0, 0.0]))
     array([    0., -1000.])
     """
-    return _map(_kernels.LOG_SOFTMAX, "log_softmax", x, axis, dtype, out, num_threads)
+    return _map(_kernels.LOG_SOFTMAX, "log_softmax", x, axis, dtype, temperature, where, out, num_threads)
 
 
 def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=None,
-              out=None, num_threads=None):
+              temperature=1.0, where=None, out=None, num_threads=None):
     """``log(sum(b * exp(x), axis))``, computed stably.
 
     Parameters
@@ -367,6 +447,11 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=No
         Also return the sign of the sum, and ``log|sum|`` as the value.
     dtype : dtype, optional
         Compute and return in this dtype.
+    temperature : float, optional
+        Compute ``logsumexp(x / temperature)`` (positive and finite).
+    where : array_like of bool, optional
+        Mask broadcastable to ``x``: only True entries are summed; a row
+        without any gives -inf.
     out : ndarray, optional
         Array of the result's shape and dtype to write the value into.
     num_threads : int, optional
@@ -399,25 +484,37 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=No
     >>> fsm.logsumexp(np.array([[1e3, 1e3], [-np.inf, -np.inf]]))
     array([1000.69314718,          -inf])
     """
-    if b is None and not keepdims and not return_sign and dtype is None and out is None:
-        y = _kernels.run_last_axis(_kernels.LOGSUMEXP, x, axis, _requested_threads(num_threads, "logsumexp"))
+    func = "logsumexp"
+    if _is_dask(x):
+        return _to_dask(func, x, out, axis=axis, b=b, keepdims=keepdims, return_sign=return_sign,
+                        dtype=dtype, temperature=temperature, where=where, num_threads=num_threads)
+    if (b is None and not keepdims and not return_sign and dtype is None and out is None
+            and where is None and _is_one(temperature)):
+        y = _kernels.run_last_axis(_kernels.LOGSUMEXP, x, axis, _requested_threads(num_threads, func))
         if y is not None:
             return y if y.ndim else y[()]
-    func = "logsumexp"
     x = np.asarray(x)
     if b is not None:      # b may broadcast x to more dimensions, as in SciPy
         x, b = np.broadcast_arrays(x, np.asarray(b))
     compute, result = _dtypes(func, x.dtype, dtype, complex_ok=True)
     axes = _axes(axis, x.ndim)
+    t = _check_temperature(temperature, func)
+    mask = _check_where(where, x.shape, func)
     if keepdims:
         shape = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
     else:
         shape = tuple(s for i, s in enumerate(x.shape) if i not in axes)
     out = _check_out(func, out, shape, result)
     nthreads = _threads_for(num_threads, x.size, func)
+    written = _kernel_result(compute, result)
     xc = _native(x, compute)
 
     if b is not None or return_sign or compute.kind == "c":
+        xc = xc.astype(compute, copy=False)
+        if t != 1.0:
+            xc = xc / t
+        if mask is not None:   # masked entries weigh 0
+            b = np.where(mask, 1 if b is None else b, 0)
         b = None if b is None else b.astype(compute, copy=False)
         res = _reference.logsumexp(xc, axis=axes, b=b, keepdims=keepdims, return_sign=return_sign)
         if return_sign:
@@ -427,18 +524,301 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=No
 
     rows, ax, _ = _rows(xc, axes)
     rows, x3, order = _input3(rows, ax)
+    m3 = _mask3(mask, axes, ax, order)
     # The result as an array of rows' shape with the reduced axis of length 1.
     keep_shape = rows.shape[:ax] + (1,) + rows.shape[ax + 1:]
     y3 = None
-    if out is not None and out.dtype == compute and out.flags.aligned and not np.may_share_memory(out, rows):
+    if out is not None and out.dtype == written and out.flags.aligned and not np.may_share_memory(out, rows):
         try:
             y = out
             y3 = _out3(np.reshape(out, keep_shape, copy=False), ax, order, x3)
         except ValueError:
             pass
     if y3 is None:
-        y = np.empty(keep_shape, dtype=compute, order=order)
+        y = np.empty(keep_shape, dtype=written, order=order)
         y3, _ = _view3(y, ax, order)
         y = y.reshape(shape)
-    _kernels.run(_kernels.LOGSUMEXP, x3, y3, nthreads)
+    _kernels.run(_kernels.LOGSUMEXP, x3, y3, nthreads, t, m3)
     return _finish(y, out, result)
+
+
+# ---- backward passes ---------------------------------------------------------
+
+def _view3_like(a, ax, order):
+    """a's 3-D view merged in `order`, or that of a copy in that order."""
+    v, _ = _view3(a, ax, order)
+    if v is None:
+        v, _ = _view3(np.array(a, order=order), ax, order)
+    return v
+
+
+def _backward(op, func, a, g, axis, temperature, out, num_threads):
+    a, g = np.asarray(a), np.asarray(g)
+    if a.shape != g.shape:
+        raise ValueError(f"{func}: the two inputs must have the same shape, got {a.shape} and {g.shape}")
+    compute, result = _dtypes(func, np.result_type(a.dtype, g.dtype), None)
+    axes = _axes(axis, a.ndim)
+    t = _check_temperature(temperature, func)
+    out = _check_out(func, out, a.shape, result)
+    nthreads = _threads_for(num_threads, a.size, func)
+    with np.errstate(over="ignore"):
+        ac, gc = (v if v.dtype == compute and v.flags.aligned else v.astype(compute) for v in (a, g))
+    a_rows, ax, moved_shape = _rows(ac, axes)
+    a_rows, a3, order = _input3(a_rows, ax)
+    g_rows = _rows(gc, axes)[0]
+    g3 = _view3_like(g_rows, ax, order)
+
+    if out is not None and out.dtype == compute and out.flags.aligned:
+        out_rows = _rows(out, axes, copy=False)[0]
+        if out_rows is not None and _writes_safely(out_rows, a_rows) and _writes_safely(out_rows, g_rows):
+            out3, _ = _view3(out_rows, ax, order)
+            if out3 is not None:
+                _kernels.run_backward(op, a3, g3, out3, t, nthreads)
+                return out
+    y = np.empty(a_rows.shape, dtype=compute, order=order)
+    _kernels.run_backward(op, a3, g3, _view3(y, ax, order)[0], t, nthreads)
+    return _finish(_unrows(y, axes, moved_shape), out, result)
+
+
+def softmax_backward(y, grad_y, axis=-1, *, temperature=1.0, out=None, num_threads=None):
+    """Gradient of a loss with respect to ``x``, given ``y = softmax(x / temperature, axis)``
+    and the gradient ``grad_y`` with respect to ``y``: ``y * (g - sum(g * y, axis)) / T``.
+
+    Parameters
+    ----------
+    y : array_like
+        The softmax output.
+    grad_y : array_like
+        The gradient with respect to ``y``; same shape as ``y``.
+    axis : int, tuple of ints or None, optional
+        The axis ``y`` was normalised along (default: the last).
+    temperature : float, optional
+        The temperature of the forward call; the result is divided by it.
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into; it may be ``y`` or
+        ``grad_y`` itself (in place).
+    num_threads : int, optional
+        Threads for this call (see :func:`softmax`).
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to ``x``, of ``y``'s shape; dtype by the
+        policy of :func:`softmax` applied to ``result_type(y, grad_y)``.
+
+    See Also
+    --------
+    softmax, log_softmax_backward, torch.autograd
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fsm
+    >>> y = fsm.softmax(np.array([0.0, 0.0]))
+    >>> fsm.softmax_backward(y, np.array([1.0, 0.0]))
+    array([ 0.25, -0.25])
+    """
+    return _backward(_kernels.SOFTMAX_BACKWARD, "softmax_backward", y, grad_y, axis, temperature,
+                     out, num_threads)
+
+
+def log_softmax_backward(logp, grad_logp, axis=-1, *, temperature=1.0, out=None, num_threads=None):
+    """Gradient of a loss with respect to ``x``, given ``logp = log_softmax(x / temperature, axis)``
+    and the gradient ``grad_logp`` with respect to ``logp``: ``(g - exp(logp) * sum(g, axis)) / T``.
+
+    Parameters are those of :func:`softmax_backward`.
+
+    See Also
+    --------
+    log_softmax, softmax_backward, cross_entropy
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fsm
+    >>> logp = fsm.log_softmax(np.array([0.0, 0.0]))
+    >>> fsm.log_softmax_backward(logp, np.array([-1.0, 0.0]))
+    array([-0.5,  0.5])
+    """
+    return _backward(_kernels.LOG_SOFTMAX_BACKWARD, "log_softmax_backward", logp, grad_logp, axis,
+                     temperature, out, num_threads)
+
+
+# ---- cross-entropy -------------------------------------------------------------
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _check_labels(func, t, shape, n_classes, ignore_index):
+    """Integer labels as int64, or ValueError naming the first bad one."""
+    if t.shape != shape:
+        raise ValueError(f"{func}: integer target must have the shape of the logits without the "
+                         f"class axis, {shape}, not {t.shape}")
+    bad = (t < 0) | (t >= n_classes)
+    if ignore_index is not None:
+        bad &= t != ignore_index
+    if bad.any():
+        label = t[bad].flat[0]
+        raise ValueError(f"{func}: target contains label {label}, outside [0, {n_classes}) "
+                         f"(and not ignore_index={ignore_index})")
+    return t.astype(np.int64, copy=False)
+
+
+def cross_entropy(logits, target, axis=-1, *, temperature=1.0, weight=None, ignore_index=None,
+                  label_smoothing=0.0, reduction="mean", return_grad=False, num_threads=None):
+    """Cross-entropy loss between ``logits`` and a target, as ``torch.nn.functional.cross_entropy``.
+
+    The log-softmax, the loss and (with ``return_grad``) its gradient are
+    computed together, in one pass over the memory of each row.
+
+    Parameters
+    ----------
+    logits : array_like
+        Unnormalised scores, classes along ``axis`` (e.g. (N, C), or (N, C, d1,
+        ...) with ``axis=1`` as in PyTorch).  float16/bfloat16 are computed in
+        float32; integers in float64.
+    target : array_like
+        Integer class labels, of the logits' shape without ``axis``; or class
+        probabilities (a float array of the logits' shape).
+    axis : int, optional
+        The class axis (default: the last).
+    temperature : float, optional
+        Loss of ``logits / temperature`` (e.g. 0.07 in InfoNCE); the gradient is
+        with respect to the original logits.
+    weight : array_like, optional
+        A weight per class (length C).
+    ignore_index : int, optional
+        Samples whose label equals this take no part (loss 0, gradient 0, and
+        not counted by 'mean').  Default None: none is ignored (PyTorch's
+        default is -100).  Not allowed with probability targets.
+    label_smoothing : float, optional
+        In [0, 1]: the target becomes ``(1 - s) * target + s / C``.
+    reduction : {'mean', 'sum', 'none'}, optional
+        'none': the loss per sample; 'sum'; 'mean': with labels, the sum divided
+        by the total weight of the non-ignored samples (their number without
+        ``weight``), with probabilities, by the number of samples.
+    return_grad : bool, optional
+        Also return d loss / d logits (for 'none': of the sum of the losses).
+    num_threads : int, optional
+        Threads for this call (see :func:`softmax`).
+
+    Returns
+    -------
+    loss : ndarray or scalar
+        float32 for float32/float16/bfloat16 logits, float64 for float64 and
+        integer logits; a scalar for 'mean' and 'sum'.
+    grad : ndarray
+        Only with ``return_grad=True``: of the logits' shape and dtype (float64
+        for integer logits).
+
+    Raises
+    ------
+    ValueError
+        A label outside [0, C) (other than ``ignore_index``), a target of the
+        wrong shape, a bad ``reduction``, ``label_smoothing``, ``weight`` or
+        ``temperature``.
+    TypeError
+        A target that is neither integer nor floating, unsupported logits.
+
+    See Also
+    --------
+    torch.nn.functional.cross_entropy, log_softmax, softmax
+
+    Notes
+    -----
+    Per sample, with ``a_c`` the (smoothed, weighted) target distribution, the
+    loss is ``-sum_c a_c log_softmax(x / T)_c`` and its gradient
+    ``(softmax(x / T) * sum_c a_c - a) / T``, scaled by the reduction.  A 'mean'
+    over no samples (or only ignored ones) is NaN, as in PyTorch.  +inf logits
+    follow the limits of :func:`softmax` (PyTorch gives NaN there).
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fsm
+    >>> logits = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    >>> loss, grad = fsm.cross_entropy(logits, np.array([0, 2]), return_grad=True)
+    >>> round(float(loss), 6)
+    0.791807
+    >>> grad.shape
+    (2, 3)
+    """
+    func = "cross_entropy"
+    if _is_dask(logits):
+        return _to_dask(func, logits, None, target=target, axis=axis, temperature=temperature,
+                        weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
+                        reduction=reduction, return_grad=return_grad, num_threads=num_threads)
+    x = np.asarray(logits)
+    compute, grad_dtype = _dtypes(func, x.dtype, None)
+    if x.ndim == 0:
+        raise ValueError(f"{func}: logits must have a class axis, got a 0-d array")
+    ax = normalize_axis_index(operator.index(axis), x.ndim)
+    n_classes = x.shape[ax]
+    t = _check_temperature(temperature, func)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{func}: reduction must be one of {_REDUCTIONS}, not {reduction!r}")
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real) \
+            or not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{func}: label_smoothing must be a number in [0, 1], not {label_smoothing!r}")
+    if ignore_index is not None:
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+            raise TypeError(f"{func}: ignore_index must be an int or None, not {ignore_index!r}")
+        ignore_index = int(ignore_index)
+    sample_shape = x.shape[:ax] + x.shape[ax + 1:]
+    target = np.asarray(target)
+    if target.dtype.kind in "iu":
+        labels = _check_labels(func, target, sample_shape, n_classes, ignore_index)
+        target = np.expand_dims(labels, ax)
+    elif target.dtype.kind == "f" or _is_half(target.dtype):
+        if ignore_index is not None:
+            raise ValueError(f"{func}: ignore_index is not supported with class-probability targets")
+        if target.shape != x.shape:
+            raise ValueError(f"{func}: a probability target must have the logits' shape {x.shape}, "
+                             f"not {target.shape}")
+        labels = None
+        target = target.astype(compute, copy=False)
+    else:
+        raise TypeError(f"{func}: target must be integer labels or float probabilities, not "
+                        f"of dtype {target.dtype}")
+    if weight is not None:
+        weight = np.asarray(weight)
+        if weight.shape != (n_classes,) or weight.dtype.kind not in "biuf":
+            raise ValueError(f"{func}: weight must be a real array of shape ({n_classes},), "
+                             f"not {weight.dtype} of shape {weight.shape}")
+        weight = np.ascontiguousarray(weight, dtype=compute)
+    nthreads = _threads_for(num_threads, x.size, func)
+
+    # 'mean' divides by the total weight of the counted samples (PyTorch).
+    n_samples = math.prod(sample_shape)
+    if labels is None:
+        denominator = float(n_samples)
+    else:
+        counted = labels if ignore_index is None else labels[labels != ignore_index]
+        denominator = float(counted.size if weight is None
+                            else np.sum(weight[counted], dtype=np.float64))
+    # Over no weight, the counted samples' gradients are 0/0 = NaN and the
+    # ignored ones' 0, as in PyTorch.
+    grad_scale = 1.0 if reduction != "mean" else 1.0 / denominator if denominator else math.inf
+
+    xc = _native(x, compute)
+    xc, x3, order = _input3(xc, ax)
+    target3 = _view3_like(target, ax, order)
+    keep_shape = x.shape[:ax] + (1,) + x.shape[ax + 1:]
+    losses = np.empty(keep_shape, dtype=np.float64, order=order)
+    grad = grad3 = None
+    if return_grad:
+        grad = np.empty_like(xc, dtype=_kernel_result(compute, grad_dtype))
+        grad3, _ = _view3(grad, ax, order)
+        if grad3 is None:
+            grad = np.empty(xc.shape, dtype=grad.dtype, order=order)
+            grad3, _ = _view3(grad, ax, order)
+    _kernels.run_cross_entropy(x3, target3, _view3(losses, ax, order)[0], grad3, t, weight,
+                               ignore_index, float(label_smoothing), grad_scale, nthreads)
+    losses = losses.reshape(sample_shape)
+    if reduction == "none":
+        loss = losses.astype(compute)
+    else:
+        total = np.sum(losses)
+        if reduction == "mean":
+            total = total / denominator if denominator else np.float64(np.nan)
+        loss = compute.type(total)
+    if not return_grad:
+        return loss
+    return loss, grad.astype(grad_dtype, copy=False)

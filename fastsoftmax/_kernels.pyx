@@ -14,17 +14,47 @@ cnp.import_array()
 
 cdef extern from "fsm_kernels.h" nogil:
     ctypedef Py_ssize_t fsm_idx
+    ctypedef long long int64_t
+    enum:
+        FSM_NATIVE
+        FSM_FLOAT16
+        FSM_BFLOAT16
+    ctypedef struct fsm_opts:
+        double temperature
+        fsm_idx mask_row_stride, mask_stride
+        int x_type, y_type
+    ctypedef struct fsm_ce_opts:
+        double temperature, label_smoothing, grad_scale
+        const void *weight
+        int64_t ignore_index
+        int has_ignore
+        int x_type, grad_type
     ctypedef void (*fsm_map_rows_fn)(const void *x, fsm_idx x_row_stride, fsm_idx x_stride,
                                      void *y, fsm_idx y_row_stride, fsm_idx y_stride,
-                                     fsm_idx nrows, fsm_idx n) noexcept nogil
+                                     fsm_idx nrows, fsm_idx n, const fsm_opts *opts,
+                                     const unsigned char *mask) noexcept nogil
     ctypedef void (*fsm_reduce_rows_fn)(const void *x, fsm_idx x_row_stride, fsm_idx x_stride,
                                         void *y, fsm_idx y_row_stride,
-                                        fsm_idx nrows, fsm_idx n) noexcept nogil
+                                        fsm_idx nrows, fsm_idx n, const fsm_opts *opts,
+                                        const unsigned char *mask) noexcept nogil
+    ctypedef void (*fsm_backward_rows_fn)(const void *a, fsm_idx a_row_stride, fsm_idx a_stride,
+                                          const void *g, fsm_idx g_row_stride, fsm_idx g_stride,
+                                          void *out, fsm_idx out_row_stride, fsm_idx out_stride,
+                                          fsm_idx nrows, fsm_idx n, double temperature) noexcept nogil
+    ctypedef void (*fsm_cross_entropy_rows_fn)(const void *x, fsm_idx x_row_stride, fsm_idx x_stride,
+                                               const int64_t *labels, fsm_idx label_stride,
+                                               const void *probs, fsm_idx probs_row_stride,
+                                               fsm_idx probs_stride, double *loss, fsm_idx loss_stride,
+                                               void *grad, fsm_idx grad_row_stride, fsm_idx grad_stride,
+                                               fsm_idx nrows, fsm_idx n, const fsm_ce_opts *opts) noexcept nogil
     ctypedef struct fsm_isa_table:
         const char *name
         fsm_map_rows_fn softmax[2]
         fsm_map_rows_fn log_softmax[2]
         fsm_reduce_rows_fn logsumexp[2]
+        fsm_backward_rows_fn softmax_backward[2]
+        fsm_backward_rows_fn log_softmax_backward[2]
+        fsm_cross_entropy_rows_fn cross_entropy[2]
     enum:
         FSM_ISA_GENERIC
         FSM_ISA_AVX2
@@ -76,7 +106,11 @@ cdef enum:
     OP_SOFTMAX = 0
     OP_LOG_SOFTMAX = 1
     OP_LOGSUMEXP = 2
+    OP_SOFTMAX_BACKWARD = 3
+    OP_LOG_SOFTMAX_BACKWARD = 4
+    OP_CROSS_ENTROPY = 5
 SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = OP_SOFTMAX, OP_LOG_SOFTMAX, OP_LOGSUMEXP
+SOFTMAX_BACKWARD, LOG_SOFTMAX_BACKWARD = OP_SOFTMAX_BACKWARD, OP_LOG_SOFTMAX_BACKWARD
 
 cdef const fsm_isa_table *_table = fsm_isa(fsm_best_isa())
 
@@ -137,41 +171,74 @@ cpdef int threads_for(Py_ssize_t size, int requested):
     return requested if requested > 0 else default_threads()
 
 
-cdef inline int _dtype_index(cnp.ndarray a) except -1:
+cdef inline int _kernel_type(cnp.ndarray a, int *elem_type) except -1:
+    """The kernel variant for a's dtype, [0] float32 or [1] float64; *elem_type
+    says how the float32 kernels read it (native, float16 or bfloat16)."""
     cdef int t = cnp.PyArray_TYPE(a)
+    elem_type[0] = FSM_NATIVE
     if t == cnp.NPY_FLOAT32:
         return 0
     if t == cnp.NPY_FLOAT64:
         return 1
-    raise TypeError(f"kernels take float32 or float64, not {a.dtype}")
+    if t == cnp.NPY_FLOAT16:
+        elem_type[0] = FSM_FLOAT16
+        return 0
+    if a.dtype.name == "bfloat16" and a.dtype.itemsize == 2:
+        elem_type[0] = FSM_BFLOAT16
+        return 0
+    raise TypeError(f"kernels take float16, bfloat16, float32 or float64, not {a.dtype}")
+
+
+cdef enum:
+    MAX_ARRAYS = 4
 
 
 cdef struct Rows:
-    # Row (o, r) of x starts at x + o * x_outer + r * x_row, its elements x_elem
-    # apart (strides in elements; y likewise).  Rows are grouped into tasks of
+    # Up to MAX_ARRAYS arrays share the rows: row (o, r) of array k starts at
+    # data[k] + (o * outer[k] + r * row[k]) * item[k], its elements elem[k]
+    # apart (strides in elements).  Rows are grouped into tasks of
     # rows_per_task consecutive r.
     fsm_idx n_outer, n_rows, n
-    fsm_idx x_outer, x_row, x_elem, y_outer, y_row, y_elem
     fsm_idx rows_per_task, tasks_per_outer, n_tasks
+    char *data[MAX_ARRAYS]
+    fsm_idx item[MAX_ARRAYS]
+    fsm_idx outer[MAX_ARRAYS]
+    fsm_idx row[MAX_ARRAYS]
+    fsm_idx elem[MAX_ARRAYS]
 
 
-cdef Rows _rows(fsm_idx outer, fsm_idx n, fsm_idx inner, fsm_idx x_strides[3], fsm_idx y_strides[3]):
-    """The rows of an (outer, n, inner) problem, the middle axis reduced."""
+cdef Rows _rows(list arrays) except *:
+    """The rows of (outer, n, inner) problems, the middle axis reduced.  arrays[0]
+    is the input x3 and sets the geometry; the others (None: absent) are 3-D
+    arrays of the same shape, or of shape (outer, 1, inner) for one value per row."""
     cdef Rows g
-    g.n = n
-    g.x_elem, g.y_elem = x_strides[1], y_strides[1]
+    cdef cnp.ndarray x3 = arrays[0]
+    cdef cnp.ndarray a
+    cdef fsm_idx outer = cnp.PyArray_DIM(x3, 0), inner = cnp.PyArray_DIM(x3, 2)
+    cdef int k
+    g.n = cnp.PyArray_DIM(x3, 1)
     if inner == 1:       # one flat run of rows: let a task take many of them
         g.n_outer, g.n_rows = 1, outer
-        g.x_outer, g.y_outer = 0, 0
-        g.x_row, g.y_row = x_strides[0], y_strides[0]
     else:
         g.n_outer, g.n_rows = outer, inner
-        g.x_outer, g.y_outer = x_strides[0], y_strides[0]
-        g.x_row, g.y_row = x_strides[2], y_strides[2]
+    for k in range(MAX_ARRAYS):
+        g.data[k] = NULL
+        g.item[k] = g.outer[k] = g.row[k] = g.elem[k] = 0
+        if k >= len(arrays) or arrays[k] is None:
+            continue
+        a = arrays[k]
+        g.data[k] = <char *> cnp.PyArray_DATA(a)
+        g.item[k] = cnp.PyArray_ITEMSIZE(a)
+        g.elem[k] = cnp.PyArray_STRIDE(a, 1) // g.item[k]
+        if inner == 1:
+            g.row[k] = cnp.PyArray_STRIDE(a, 0) // g.item[k]
+        else:
+            g.outer[k] = cnp.PyArray_STRIDE(a, 0) // g.item[k]
+            g.row[k] = cnp.PyArray_STRIDE(a, 2) // g.item[k]
     # Tasks of about TASK_ELEMENTS elements, whole tiles of side-by-side rows:
     # the partition, and so every result bit, does not depend on the threads.
     g.rows_per_task = max(1, TASK_ELEMENTS // max(g.n, 1))
-    if g.x_row == 1:
+    if g.row[0] == 1:
         g.rows_per_task = (g.rows_per_task + TILE_ROWS - 1) // TILE_ROWS * TILE_ROWS
     g.rows_per_task = max(1, min(g.rows_per_task, g.n_rows))
     g.tasks_per_outer = (g.n_rows + g.rows_per_task - 1) // g.rows_per_task
@@ -179,47 +246,88 @@ cdef Rows _rows(fsm_idx outer, fsm_idx n, fsm_idx inner, fsm_idx x_strides[3], f
     return g
 
 
-cdef void _run(int op, int dt, const char *xp, char *yp, fsm_idx item, Rows g, int nthreads) noexcept nogil:
-    """Run op over all rows, tasks in parallel.  For logsumexp, y_elem is unused."""
-    cdef fsm_map_rows_fn map_fn = NULL
-    cdef fsm_reduce_rows_fn reduce_fn = NULL
-    if op == OP_SOFTMAX:
-        map_fn = _table.softmax[dt]
-    elif op == OP_LOG_SOFTMAX:
-        map_fn = _table.log_softmax[dt]
-    else:
-        reduce_fn = _table.logsumexp[dt]
-    cdef fsm_idx t, o, r0, nr
-    cdef const char *xt
-    cdef char *yt
+cdef Rows _flat_rows(fsm_idx nrows, fsm_idx n, char *x, char *y, fsm_idx item, fsm_idx y_row):
+    """The rows of a C-contiguous (nrows, n) x into y with row stride y_row: what
+    _rows gives, without building Python objects (the small-call fast path)."""
+    cdef Rows g
+    cdef int k
+    for k in range(MAX_ARRAYS):
+        g.data[k] = NULL
+        g.item[k] = g.outer[k] = g.row[k] = g.elem[k] = 0
+    g.n, g.n_outer, g.n_rows = n, 1, nrows
+    g.data[0], g.data[1] = x, y
+    g.item[0] = g.item[1] = item
+    g.elem[0] = g.elem[1] = 1
+    g.row[0], g.row[1] = n, y_row
+    g.rows_per_task = max(1, min(TASK_ELEMENTS // max(n, 1), nrows))
+    g.tasks_per_outer = (nrows + g.rows_per_task - 1) // g.rows_per_task
+    g.n_tasks = g.tasks_per_outer
+    return g
+
+
+cdef struct Call:
+    # What a task runs: the operation, the kernel variant and its options.
+    int op, dt
+    fsm_opts opts
+    fsm_ce_opts ce
+    bint labels         # cross-entropy: array 1 holds int64 labels, not probabilities
+
+
+cdef void _task(const Call *c, const Rows *g, fsm_idx t) noexcept nogil:
+    """The rows of task t: arrays as for _run."""
+    cdef fsm_idx o = t // g.tasks_per_outer
+    cdef fsm_idx r0 = (t % g.tasks_per_outer) * g.rows_per_task
+    cdef fsm_idx nr = min(g.rows_per_task, g.n_rows - r0)
+    cdef char *p[MAX_ARRAYS]
+    cdef int k
+    for k in range(MAX_ARRAYS):
+        p[k] = NULL
+        if g.data[k] != NULL:
+            p[k] = g.data[k] + (o * g.outer[k] + r0 * g.row[k]) * g.item[k]
+    if c.op == OP_SOFTMAX:
+        _table.softmax[c.dt](p[0], g.row[0], g.elem[0], p[1], g.row[1], g.elem[1], nr, g.n,
+                             &c.opts, <const unsigned char *> p[2])
+    elif c.op == OP_LOG_SOFTMAX:
+        _table.log_softmax[c.dt](p[0], g.row[0], g.elem[0], p[1], g.row[1], g.elem[1], nr, g.n,
+                                 &c.opts, <const unsigned char *> p[2])
+    elif c.op == OP_LOGSUMEXP:
+        _table.logsumexp[c.dt](p[0], g.row[0], g.elem[0], p[1], g.row[1], nr, g.n,
+                               &c.opts, <const unsigned char *> p[2])
+    elif c.op == OP_SOFTMAX_BACKWARD:
+        _table.softmax_backward[c.dt](p[0], g.row[0], g.elem[0], p[1], g.row[1], g.elem[1],
+                                      p[2], g.row[2], g.elem[2], nr, g.n, c.opts.temperature)
+    elif c.op == OP_LOG_SOFTMAX_BACKWARD:
+        _table.log_softmax_backward[c.dt](p[0], g.row[0], g.elem[0], p[1], g.row[1], g.elem[1],
+                                          p[2], g.row[2], g.elem[2], nr, g.n, c.opts.temperature)
+    else:   # cross-entropy: x, labels or probabilities, loss, gradient
+        _table.cross_entropy[c.dt](p[0], g.row[0], g.elem[0],
+                                   <const int64_t *> p[1] if c.labels else NULL, g.row[1],
+                                   NULL if c.labels else p[1], g.row[1], g.elem[1],
+                                   <double *> p[2], g.row[2], p[3], g.row[3], g.elem[3], nr, g.n, &c.ce)
+
+
+cdef void _run(const Call *c, const Rows *g, int nthreads) noexcept nogil:
+    """Run c over all rows, tasks in parallel."""
+    cdef fsm_idx t
     if g.n_tasks == 0:
         return
     for t in prange(g.n_tasks, schedule="static", num_threads=nthreads):
-        o = t // g.tasks_per_outer
-        r0 = (t % g.tasks_per_outer) * g.rows_per_task
-        nr = min(g.rows_per_task, g.n_rows - r0)
-        xt = xp + (o * g.x_outer + r0 * g.x_row) * item
-        yt = yp + (o * g.y_outer + r0 * g.y_row) * item
-        if map_fn != NULL:
-            map_fn(xt, g.x_row, g.x_elem, yt, g.y_row, g.y_elem, nr, g.n)
-        else:
-            reduce_fn(xt, g.x_row, g.x_elem, yt, g.y_row, nr, g.n)
+        _task(c, g, t)
 
 
-cdef void _strides3(cnp.ndarray a, fsm_idx item, fsm_idx out[3]) noexcept:
-    cdef int d
-    for d in range(3):
-        out[d] = cnp.PyArray_STRIDE(a, d) // item
-
-
-cdef Rows _rows3(cnp.ndarray x3, cnp.ndarray y3):
-    """The rows of x3 (outer, n, inner) and of y3 (same shape, or (outer, 1, inner))."""
-    cdef fsm_idx item = cnp.PyArray_ITEMSIZE(x3)
-    cdef fsm_idx xs[3]
-    cdef fsm_idx ys[3]
-    _strides3(x3, item, xs)
-    _strides3(y3, item, ys)
-    return _rows(cnp.PyArray_DIM(x3, 0), cnp.PyArray_DIM(x3, 1), cnp.PyArray_DIM(x3, 2), xs, ys)
+cdef Call _call(int op, cnp.ndarray x3, object y3, double temperature):
+    """A Call for op on x3 (the kernel variant and element types of x3 and y3)."""
+    cdef Call c
+    cdef int y_type = FSM_NATIVE
+    c.op = op
+    c.dt = _kernel_type(x3, &c.opts.x_type)
+    if y3 is not None:
+        _kernel_type(y3, &y_type)
+    c.opts.y_type = y_type
+    c.opts.temperature = temperature
+    c.opts.mask_row_stride = c.opts.mask_stride = 0
+    c.labels = False
+    return c
 
 
 def same_path_as_default(cnp.ndarray x3, cnp.ndarray y3):
@@ -228,22 +336,60 @@ def same_path_as_default(cnp.ndarray x3, cnp.ndarray y3):
     when the output rows lie side by side too, and otherwise along each row;
     the two round differently in the last bit, and a result written into out=
     must not differ from the result of a call without out=."""
-    cdef Rows g = _rows3(x3, y3)
-    return not (g.x_row == 1 and g.x_elem != 1) or g.y_row == 1
+    cdef Rows g = _rows([x3, y3])
+    return not (g.row[0] == 1 and g.elem[0] != 1) or g.row[1] == 1
 
 
-def run(int op, cnp.ndarray x3, cnp.ndarray y3, int nthreads):
-    """op along axis 1 of x3 (outer, n, inner) into y3.
+def run(int op, cnp.ndarray x3, cnp.ndarray y3, int nthreads, double temperature=1.0, mask3=None):
+    """op (softmax, log_softmax, logsumexp) along axis 1 of x3 (outer, n, inner) into y3.
 
     softmax/log_softmax: y3 has x3's shape.  logsumexp: y3 is (outer, 1, inner).
-    Both are aligned arrays of one native float dtype, y3 writeable and either
-    disjoint from x3 or x3 itself.  The GIL is released while the kernels run.
+    x3 and y3 are aligned arrays of a float dtype the kernels take (float32,
+    float64; float16 and bfloat16 read and written by the float32 kernels), y3
+    writeable and either disjoint from x3 or x3 itself.  mask3: None, or a bool
+    array of x3's shape.  The GIL is released while the kernels run.
     """
-    cdef int dt = _dtype_index(x3)
-    cdef fsm_idx item = cnp.PyArray_ITEMSIZE(x3)
-    cdef Rows g = _rows3(x3, y3)
+    cdef Call c = _call(op, x3, y3, temperature)
+    if c.dt == 1 and c.opts.y_type != FSM_NATIVE or c.dt == 0 and cnp.PyArray_TYPE(y3) == cnp.NPY_FLOAT64:
+        raise TypeError(f"kernels cannot write {y3.dtype} from {x3.dtype}")
+    cdef Rows g = _rows([x3, y3, mask3])
+    c.opts.mask_row_stride, c.opts.mask_stride = g.row[2], g.elem[2]
     with nogil:
-        _run(op, dt, <const char *> cnp.PyArray_DATA(x3), <char *> cnp.PyArray_DATA(y3), item, g, nthreads)
+        _run(&c, &g, nthreads)
+
+
+def run_backward(int op, cnp.ndarray a3, cnp.ndarray g3, cnp.ndarray out3, double temperature,
+                 int nthreads):
+    """softmax/log_softmax backward along axis 1 of same-shaped, same-dtype
+    float32/float64 3-D arrays: out3 disjoint from a3 and g3, or one of them."""
+    cdef Call c = _call(op, a3, None, temperature)
+    cdef Rows g = _rows([a3, g3, out3])
+    with nogil:
+        _run(&c, &g, nthreads)
+
+
+def run_cross_entropy(cnp.ndarray x3, cnp.ndarray target3, cnp.ndarray loss3, object grad3,
+                      double temperature, object weight, object ignore_index,
+                      double label_smoothing, double grad_scale, int nthreads):
+    """Cross-entropy along axis 1 of the logits x3 (outer, n, inner).
+
+    target3: int64 labels (outer, 1, inner) or probabilities of x3's shape in
+    the compute dtype; loss3: float64 (outer, 1, inner); grad3: None or an
+    array of x3's shape; weight: None or n contiguous weights in the compute
+    dtype; ignore_index: None or an int.  See fsm_kernels.h for the math."""
+    cdef Call c = _call(OP_CROSS_ENTROPY, x3, grad3, temperature)
+    cdef Rows g = _rows([x3, target3, loss3, grad3])
+    c.labels = cnp.PyArray_TYPE(target3) == cnp.NPY_INT64
+    c.ce.temperature = temperature
+    c.ce.label_smoothing = label_smoothing
+    c.ce.grad_scale = grad_scale
+    c.ce.weight = NULL if weight is None else cnp.PyArray_DATA(<cnp.ndarray> weight)
+    c.ce.has_ignore = ignore_index is not None
+    c.ce.ignore_index = ignore_index if ignore_index is not None else 0
+    c.ce.x_type = c.opts.x_type
+    c.ce.grad_type = c.opts.y_type
+    with nogil:
+        _run(&c, &g, nthreads)
 
 
 cdef inline bint _plain_last_axis(object x, object axis):
@@ -276,14 +422,10 @@ def run_last_axis(int op, object x, object axis, int requested_threads):
         y = cnp.PyArray_EMPTY(nd - 1, cnp.PyArray_DIMS(a), cnp.PyArray_TYPE(a), 0)
     else:
         y = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a), cnp.PyArray_TYPE(a), 0)
-    cdef fsm_idx xs[3]
-    cdef fsm_idx ys[3]
-    xs[0], xs[1], xs[2] = n, 1, 1
-    ys[0], ys[1], ys[2] = (1 if op == OP_LOGSUMEXP else n), 1, 1
-    cdef Rows g = _rows(size // n, n, 1, xs, ys)
+    cdef Call c = _call(op, a, None, 1.0)
+    cdef Rows g = _flat_rows(size // n, n, <char *> cnp.PyArray_DATA(a), <char *> cnp.PyArray_DATA(y),
+                             cnp.PyArray_ITEMSIZE(a), 1 if op == OP_LOGSUMEXP else n)
     cdef int nthreads = threads_for(size, requested_threads)
-    cdef int dt = _dtype_index(a)
     with nogil:
-        _run(op, dt, <const char *> cnp.PyArray_DATA(a), <char *> cnp.PyArray_DATA(y),
-             cnp.PyArray_ITEMSIZE(a), g, nthreads)
+        _run(&c, &g, nthreads)
     return y

@@ -84,14 +84,14 @@ static inline fsm_dd fsm_dd_one_plus(fsm_dd a)
  * = 4.2e-18 (and log is cheaper than log1p). */
 static inline fsm_dd fsm_dd_log1p(fsm_dd a) { return fsm_dd_log(fsm_dd_one_plus(a)); }
 
-/* m + log(1 + a), rounded once. */
-static inline double fsm_dd_add_log1p(double m, fsm_dd a)
+/* m + log(1 + a), rounded once (m a double-double too). */
+static inline double fsm_dd_add_log1p(fsm_dd m, fsm_dd a)
 {
     fsm_dd c = fsm_dd_log1p(a);
-    double hi = m + c.hi;
+    double hi = m.hi + c.hi;
     double m_part = hi - c.hi;
-    double err = (m - m_part) + (c.hi - (hi - m_part));   /* TwoSum: m + c.hi == hi + err */
-    return hi + (err + c.lo);
+    double err = (m.hi - m_part) + (c.hi - (hi - m_part));   /* TwoSum: m.hi + c.hi == hi + err */
+    return hi + (err + (c.lo + m.lo));
 }
 
 #endif

@@ -4,11 +4,13 @@
  * includes this file, which instantiates the row kernels for float and double
  * and exports them as the table fsm_table_<name>.
  */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "fsm_dd.h"
+#include "fsm_half.h"
 #include "fsm_kernels.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -20,13 +22,17 @@
 
 #define FSM_DOUBLE 0
 #define FSM_SFX FSM_GLUE(f32, FSM_ISA)
-#include "fsm_rows.inc"
+#include "fsm_rows.inc"     /* softmax, log_softmax, logsumexp */
+#include "fsm_ml.inc"       /* backward passes, cross-entropy */
+#include "fsm_template_end.inc"
 #undef FSM_DOUBLE
 #undef FSM_SFX
 
 #define FSM_DOUBLE 1
 #define FSM_SFX FSM_GLUE(f64, FSM_ISA)
-#include "fsm_rows.inc"
+#include "fsm_rows.inc"     /* softmax, log_softmax, logsumexp */
+#include "fsm_ml.inc"       /* backward passes, cross-entropy */
+#include "fsm_template_end.inc"
 #undef FSM_DOUBLE
 #undef FSM_SFX
 
@@ -39,4 +45,7 @@ const fsm_isa_table FSM_GLUE(fsm_table, FSM_ISA) = {
     FSM_BOTH(softmax_rows),
     FSM_BOTH(log_softmax_rows),
     FSM_BOTH(logsumexp_rows),
+    FSM_BOTH(softmax_backward_rows),
+    FSM_BOTH(log_softmax_backward_rows),
+    FSM_BOTH(cross_entropy_rows),
 };

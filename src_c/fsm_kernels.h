@@ -1,10 +1,11 @@
 /*
- * fastsoftmax C interface: row kernels for softmax, log_softmax and logsumexp.
+ * fastsoftmax C interface: row kernels.
  *
  * A "rows" call processes `nrows` rows of `n` elements each.  Row r starts at
  * x + r * row_stride and its k-th element is x[r * row_stride + k * stride]
- * (strides in elements, any sign).  softmax/log_softmax write y with the same
- * geometry; logsumexp writes one value per row at y[r * y_row_stride].
+ * (strides in elements of that array, any sign).  softmax/log_softmax write y
+ * with the same geometry; logsumexp writes one value per row at
+ * y[r * y_row_stride].
  *
  * The kernels never allocate and never touch memory outside those elements.
  * Every instruction-set variant computes the same function; the variant is
@@ -14,22 +15,74 @@
 #define FSM_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef ptrdiff_t fsm_idx;
 
-/* y may alias x exactly (same pointer and strides): in place. */
+/* Element types of x and y besides the kernel's own (float kernels only):
+ * half-precision values are converted to float a block at a time. */
+enum { FSM_NATIVE = 0, FSM_FLOAT16 = 1, FSM_BFLOAT16 = 2 };
+
+/* What softmax, log_softmax and logsumexp compute besides f(x). */
+typedef struct {
+    double temperature;               /* f(x / temperature); 1: plain */
+    fsm_idx mask_row_stride, mask_stride;   /* of the mask, in bytes */
+    int x_type, y_type;               /* FSM_NATIVE, FSM_FLOAT16, FSM_BFLOAT16 */
+} fsm_opts;
+
+/* mask: NULL, or one byte per element of x with the geometry given in opts;
+ * entries whose byte is 0 take no part (they get 0, or -inf for log_softmax),
+ * and a row without any entry gives 0 / -inf / -inf (logsumexp).
+ * y may alias x exactly (same pointer, strides and type): in place. */
 typedef void (*fsm_map_rows_fn)(const void *x, fsm_idx x_row_stride, fsm_idx x_stride,
                                 void *y, fsm_idx y_row_stride, fsm_idx y_stride,
-                                fsm_idx nrows, fsm_idx n);
+                                fsm_idx nrows, fsm_idx n, const fsm_opts *opts,
+                                const unsigned char *mask);
 typedef void (*fsm_reduce_rows_fn)(const void *x, fsm_idx x_row_stride, fsm_idx x_stride,
                                    void *y, fsm_idx y_row_stride,
-                                   fsm_idx nrows, fsm_idx n);
+                                   fsm_idx nrows, fsm_idx n, const fsm_opts *opts,
+                                   const unsigned char *mask);
+
+/* Backward passes, out = (vector-Jacobian product) / temperature:
+ *   softmax:      out = y * (g - sum(g * y))         (a: y = softmax(x / T))
+ *   log_softmax:  out = g - exp(a) * sum(g)          (a: log_softmax(x / T))
+ * out may alias a or g exactly. */
+typedef void (*fsm_backward_rows_fn)(const void *a, fsm_idx a_row_stride, fsm_idx a_stride,
+                                     const void *g, fsm_idx g_row_stride, fsm_idx g_stride,
+                                     void *out, fsm_idx out_row_stride, fsm_idx out_stride,
+                                     fsm_idx nrows, fsm_idx n, double temperature);
+
+/* Cross-entropy of the rows of x (logits, n classes) against a target
+ * distribution a (per row, a_c >= 0):
+ *   labels y:  a_c = (1 - eps) w_y [c == y] + eps / n * w_c
+ *   probs p:   a_c = w_c ((1 - eps) p_c + eps / n)
+ * (w = weight, or 1; eps = label_smoothing).  loss[r] = -sum_c a_c log_softmax(x/T)_c,
+ * in double; with grad non-NULL, grad = grad_scale / T * (softmax(x/T) * sum(a) - a).
+ * A row whose label equals ignore_index (when has_ignore) gets loss 0 and grad 0. */
+typedef struct {
+    double temperature, label_smoothing, grad_scale;
+    const void *weight;               /* NULL, or n contiguous weights of the kernel's type */
+    int64_t ignore_index;
+    int has_ignore;
+    int x_type, grad_type;            /* FSM_NATIVE, FSM_FLOAT16, FSM_BFLOAT16 */
+} fsm_ce_opts;
+
+typedef void (*fsm_cross_entropy_rows_fn)(const void *x, fsm_idx x_row_stride, fsm_idx x_stride,
+                                          const int64_t *labels, fsm_idx label_stride,
+                                          const void *probs, fsm_idx probs_row_stride,
+                                          fsm_idx probs_stride,
+                                          double *loss, fsm_idx loss_stride,
+                                          void *grad, fsm_idx grad_row_stride, fsm_idx grad_stride,
+                                          fsm_idx nrows, fsm_idx n, const fsm_ce_opts *opts);
 
 typedef struct {
     const char *name;               /* "generic", "avx2", "avx512" */
     fsm_map_rows_fn softmax[2];     /* [0] float32, [1] float64 */
     fsm_map_rows_fn log_softmax[2];
     fsm_reduce_rows_fn logsumexp[2];
+    fsm_backward_rows_fn softmax_backward[2];
+    fsm_backward_rows_fn log_softmax_backward[2];
+    fsm_cross_entropy_rows_fn cross_entropy[2];
 } fsm_isa_table;
 
 enum { FSM_ISA_GENERIC = 0, FSM_ISA_AVX2 = 1, FSM_ISA_AVX512 = 2, FSM_ISA_COUNT = 3 };
