@@ -77,7 +77,8 @@ ext = Extension(
     sources=["fastsoftmax/_kernels.pyx"] + C_SOURCES,
     include_dirs=["src_c", np.get_include()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
-    depends=["src_c/fsm_kernels.h", "src_c/fsm_rows.inc", "src_c/fsm_isa_variant.h"],
+    depends=["src_c/fsm_kernels.h", "src_c/fsm_rows.inc", "src_c/fsm_ml.inc", "src_c/fsm_dd.h",
+             "src_c/fsm_half.h", "src_c/fsm_isa_variant.h", "src_c/fsm_template_end.inc"],
 )
 
 setup(

@@ -754,9 +754,10 @@ def cross_entropy(logits, target, axis=-1, *, temperature=1.0, weight=None, igno
     t = _check_temperature(temperature, func)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{func}: reduction must be one of {_REDUCTIONS}, not {reduction!r}")
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real) \
-            or not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{func}: label_smoothing must be a number in [0, 1], not {label_smoothing!r}")
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
+        raise TypeError(f"{func}: label_smoothing must be a real number, not {label_smoothing!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{func}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
     if ignore_index is not None:
         if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
             raise TypeError(f"{func}: ignore_index must be an int or None, not {ignore_index!r}")
@@ -767,8 +768,9 @@ def cross_entropy(logits, target, axis=-1, *, temperature=1.0, weight=None, igno
         labels = _check_labels(func, target, sample_shape, n_classes, ignore_index)
         target = np.expand_dims(labels, ax)
     elif target.dtype.kind == "f" or _is_half(target.dtype):
-        if ignore_index is not None:
+        if ignore_index is not None and ignore_index >= 0:   # PyTorch's rule (its default is -100)
             raise ValueError(f"{func}: ignore_index is not supported with class-probability targets")
+        ignore_index = None
         if target.shape != x.shape:
             raise ValueError(f"{func}: a probability target must have the logits' shape {x.shape}, "
                              f"not {target.shape}")
@@ -779,9 +781,10 @@ def cross_entropy(logits, target, axis=-1, *, temperature=1.0, weight=None, igno
                         f"of dtype {target.dtype}")
     if weight is not None:
         weight = np.asarray(weight)
-        if weight.shape != (n_classes,) or weight.dtype.kind not in "biuf":
-            raise ValueError(f"{func}: weight must be a real array of shape ({n_classes},), "
-                             f"not {weight.dtype} of shape {weight.shape}")
+        if weight.dtype.kind not in "biuf" and not _is_half(weight.dtype):
+            raise TypeError(f"{func}: weight must be a real array, not of dtype {weight.dtype}")
+        if weight.shape != (n_classes,):
+            raise ValueError(f"{func}: weight must have shape ({n_classes},), not {weight.shape}")
         weight = np.ascontiguousarray(weight, dtype=compute)
     nthreads = _threads_for(num_threads, x.size, func)
 

@@ -17,6 +17,8 @@
 #pragma GCC diagnostic ignored "-Wpsabi"  /* wide vectors only cross static inline calls */
 #endif
 
+#define FSM_ALWAYS_INLINE static inline __attribute__((always_inline))
+
 #define FSM_GLUE_(a, b) a##_##b
 #define FSM_GLUE(a, b) FSM_GLUE_(a, b)
 
