@@ -62,7 +62,7 @@ def _threads_for(num_threads, size, func):
 
 def _is_half(dt):
     """float16, or ml_dtypes' bfloat16 (recognised by name: ml_dtypes is optional)."""
-    return dt == _F16 or dt.name == "bfloat16"
+    return dt == _F16 or (dt.kind == "V" and dt.name == "bfloat16")
 
 
 def _dtypes(func, x_dtype, dtype, complex_ok=False):
@@ -652,11 +652,9 @@ def _check_labels(func, t, shape, n_classes, ignore_index):
     if t.shape != shape:
         raise ValueError(f"{func}: integer target must have the shape of the logits without the "
                          f"class axis, {shape}, not {t.shape}")
-    bad = (t < 0) | (t >= n_classes)
-    if ignore_index is not None:
-        bad &= t != ignore_index
-    if bad.any():
-        label = t[bad].flat[0]
+    counted = t if ignore_index is None else t[t != ignore_index]
+    if counted.size and (counted.min() < 0 or counted.max() >= n_classes):
+        label = counted[(counted < 0) | (counted >= n_classes)][0]
         raise ValueError(f"{func}: target contains label {label}, outside [0, {n_classes}) "
                          f"(and not ignore_index={ignore_index})")
     return t.astype(np.int64, copy=False)
@@ -766,7 +764,7 @@ def cross_entropy(logits, target, axis=-1, *, temperature=1.0, weight=None, igno
     target = np.asarray(target)
     if target.dtype.kind in "iu":
         labels = _check_labels(func, target, sample_shape, n_classes, ignore_index)
-        target = np.expand_dims(labels, ax)
+        target = labels.reshape(x.shape[:ax] + (1,) + x.shape[ax + 1:])
     elif target.dtype.kind == "f" or _is_half(target.dtype):
         if ignore_index is not None and ignore_index >= 0:   # PyTorch's rule (its default is -100)
             raise ValueError(f"{func}: ignore_index is not supported with class-probability targets")
