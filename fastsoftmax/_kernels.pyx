@@ -47,6 +47,8 @@ cdef extern from "fsm_kernels.h" nogil:
                                                fsm_idx probs_stride, double *loss, fsm_idx loss_stride,
                                                void *grad, fsm_idx grad_row_stride, fsm_idx grad_stride,
                                                fsm_idx nrows, fsm_idx n, const fsm_ce_opts *opts) noexcept nogil
+    ctypedef void (*fsm_long_row_fn)(int op, const void *x, fsm_idx x_stride, void *y, fsm_idx y_stride,
+                                     fsm_idx n, double temperature, int nthreads) noexcept nogil
     ctypedef struct fsm_isa_table:
         const char *name
         fsm_map_rows_fn softmax[2]
@@ -55,6 +57,7 @@ cdef extern from "fsm_kernels.h" nogil:
         fsm_backward_rows_fn softmax_backward[2]
         fsm_backward_rows_fn log_softmax_backward[2]
         fsm_cross_entropy_rows_fn cross_entropy[2]
+        fsm_long_row_fn long_row[2]
     enum:
         FSM_ISA_GENERIC
         FSM_ISA_AVX2
@@ -99,6 +102,12 @@ cdef enum:
     TASK_ELEMENTS = 1 << 16
     TILE_ROWS = 64
     PARALLEL_MIN_ELEMENTS = 1 << 15
+# At most LONG_ROWS rows of at least LONG_ROW_ELEMENTS are each split across
+# the threads (fsm_long_row_fn) instead of giving each thread whole rows.  The
+# choice depends on the shape alone, never on the thread count.
+cdef enum:
+    LONG_ROWS = 8
+    LONG_ROW_ELEMENTS = 1 << 18
 
 PARALLEL_MIN = PARALLEL_MIN_ELEMENTS
 
@@ -306,10 +315,25 @@ cdef void _task(const Call *c, const Rows *g, fsm_idx t) noexcept nogil:
                                    <double *> p[2], g.row[2], p[3], g.row[3], g.elem[3], nr, g.n, &c.ce)
 
 
+cdef bint _long_rows(const Call *c, const Rows *g) noexcept nogil:
+    """Whether c's rows are few and long enough to split each across the threads."""
+    return (c.op <= OP_LOGSUMEXP and g.data[2] == NULL
+            and c.opts.x_type == FSM_NATIVE and c.opts.y_type == FSM_NATIVE
+            and g.n >= LONG_ROW_ELEMENTS and g.n_outer * g.n_rows <= LONG_ROWS)
+
+
 cdef void _run(const Call *c, const Rows *g, int nthreads) noexcept nogil:
-    """Run c over all rows, tasks in parallel."""
-    cdef fsm_idx t
+    """Run c over all rows: tasks in parallel, or few long rows one at a time,
+    each split across the threads."""
+    cdef fsm_idx t, o, r
     if g.n_tasks == 0:
+        return
+    if _long_rows(c, g):
+        for o in range(g.n_outer):
+            for r in range(g.n_rows):
+                _table.long_row[c.dt](c.op, g.data[0] + (o * g.outer[0] + r * g.row[0]) * g.item[0],
+                                      g.elem[0], g.data[1] + (o * g.outer[1] + r * g.row[1]) * g.item[1],
+                                      g.elem[1], g.n, c.opts.temperature, nthreads)
         return
     for t in prange(g.n_tasks, schedule="static", num_threads=nthreads):
         _task(c, g, t)

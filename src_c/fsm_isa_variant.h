@@ -50,4 +50,5 @@ const fsm_isa_table FSM_GLUE(fsm_table, FSM_ISA) = {
     FSM_BOTH(softmax_backward_rows),
     FSM_BOTH(log_softmax_backward_rows),
     FSM_BOTH(cross_entropy_rows),
+    FSM_BOTH(long_row),
 };

@@ -75,6 +75,13 @@ typedef void (*fsm_cross_entropy_rows_fn)(const void *x, fsm_idx x_row_stride, f
                                           void *grad, fsm_idx grad_row_stride, fsm_idx grad_stride,
                                           fsm_idx nrows, fsm_idx n, const fsm_ce_opts *opts);
 
+/* One long row (op 0 softmax, 1 log_softmax, 2 logsumexp into y[0]) of native
+ * elements, split into chunks computed by up to nthreads OpenMP threads; the
+ * chunks depend on n alone, so the result does not depend on nthreads.  y may
+ * alias x exactly. */
+typedef void (*fsm_long_row_fn)(int op, const void *x, fsm_idx x_stride, void *y, fsm_idx y_stride,
+                                fsm_idx n, double temperature, int nthreads);
+
 typedef struct {
     const char *name;               /* "generic", "avx2", "avx512" */
     fsm_map_rows_fn softmax[2];     /* [0] float32, [1] float64 */
@@ -83,6 +90,7 @@ typedef struct {
     fsm_backward_rows_fn softmax_backward[2];
     fsm_backward_rows_fn log_softmax_backward[2];
     fsm_cross_entropy_rows_fn cross_entropy[2];
+    fsm_long_row_fn long_row[2];
 } fsm_isa_table;
 
 enum { FSM_ISA_GENERIC = 0, FSM_ISA_AVX2 = 1, FSM_ISA_AVX512 = 2, FSM_ISA_COUNT = 3 };

@@ -206,3 +206,59 @@ def test_build_flags_are_portable():
     flags = fsm.show_config(mode="dicts")["flags"]
     assert "-march=native" not in flags
     assert "-ffast-math" not in flags and "-Ofast" not in flags
+
+
+# ---- a few long rows, each split across the threads ---------------------------------
+
+LONG_N = 3 * 2**18 + 5        # above the split threshold (2**18), several chunks and a tail
+
+
+def _long_rows(case, dt, rng):
+    """(x, axis) of two long rows: plain, with special values inside one chunk, a
+    chunk of only -inf, strided, or along axis 0 (element stride 2)."""
+    x = rng.normal(0.0, 4.0, (2, LONG_N)).astype(dt)
+    if case == "nan":
+        x[0, 70000] = np.nan
+    elif case == "posinf":
+        x[0, 5] = x[0, 300000] = np.inf
+    elif case == "neginf_chunk":
+        x[0, :2**17] = -np.inf            # whole chunks of -inf
+    elif case == "all_neginf":
+        x[1] = -np.inf
+    elif case == "offset":
+        x[1] += 1000.0                    # the max far from 0, the chunks' maxima differ
+    if case == "strided":
+        return np.repeat(x, 2, axis=1)[:, ::2], -1
+    if case == "axis0":
+        return np.ascontiguousarray(x.T), 0
+    return x, -1
+
+
+@pytest.mark.parametrize("case", ["plain", "nan", "posinf", "neginf_chunk", "all_neginf", "offset",
+                                  "strided", "axis0"])
+@pytest.mark.parametrize("dt", util.FLOATS, ids=str)
+@pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_long_rows_split_across_threads(func, dt, case):
+    """Rows too few for one per thread are split into chunks merged in a fixed
+    order: the values match the reference and do not depend on the thread count."""
+    x, axis = _long_rows(case, dt, np.random.default_rng(7))
+    before = x.copy()
+    f = FUNCS[func]
+    one, two = f(x, axis=axis, num_threads=1), f(x, axis=axis, num_threads=2)
+    assert util.digest(one) == util.digest(two)
+    assert np.array_equal(x, before, equal_nan=True)
+    expected = util.reference(func, x, axis)
+    check = util.assert_softmax_close if func == "softmax" else util.assert_log_close
+    check(one, expected, x.dtype, f"{func} {case}")
+
+
+@pytest.mark.parametrize("func", ["softmax", "log_softmax"])
+def test_long_rows_in_place_and_with_temperature(func):
+    x = np.random.default_rng(8).normal(0.0, 4.0, (1, LONG_N)).astype(np.float32)
+    f = FUNCS[func]
+    expected = f(x, temperature=0.5, num_threads=1)
+    y = x.copy()
+    assert f(y, temperature=0.5, out=y, num_threads=2) is y
+    assert np.array_equal(y, expected)
+    check = util.assert_softmax_close if func == "softmax" else util.assert_log_close
+    check(expected, util.reference(func, x.astype(np.float64) / 0.5, -1), x.dtype, func)
