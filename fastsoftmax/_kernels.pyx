@@ -335,6 +335,10 @@ cdef void _run(const Call *c, const Rows *g, int nthreads) noexcept nogil:
                                       g.elem[0], g.data[1] + (o * g.outer[1] + r * g.row[1]) * g.item[1],
                                       g.elem[1], g.n, c.opts.temperature, nthreads)
         return
+    if nthreads == 1:        # entering an OpenMP region costs more than a small call
+        for t in range(g.n_tasks):
+            _task(c, g, t)
+        return
     for t in prange(g.n_tasks, schedule="static", num_threads=nthreads):
         _task(c, g, t)
 
