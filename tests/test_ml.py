@@ -192,7 +192,9 @@ def _ce_case(kind, shape, axis, seed, ignore_index=None, dtype=np.float64, C=Non
 
 
 # (shape, axis): 2-D rows, torch's (N, C, d1) layout, class axis 0, unbatched (C,).
-CE_LAYOUTS = [((6, 5), -1), ((4, 5, 3), 1), ((5, 7), 0), ((5,), 0)]
+# The last two have enough short rows for the kernels' transposed tiles (64 rows
+# of at most 32 classes with AVX-512, 16 with the generic path).
+CE_LAYOUTS = [((6, 5), -1), ((4, 5, 3), 1), ((5, 7), 0), ((5,), 0), ((150, 7), -1), ((3, 10, 50), 1)]
 CE_OPTIONS = [(kind, weighted, ignore, smoothing)
               for kind in ("index", "prob") for weighted in (False, True)
               for ignore in (None, 2, -100) for smoothing in (0.0, 0.1)
@@ -1159,3 +1161,23 @@ def test_large_where_against_reference():
     w[3] = False
     for func in util.FUNCTIONS:
         _check(func, FUNCS[func](x, where=w, temperature=0.7), x, -1, 0.7, w, f"{func} large masked")
+
+
+def test_cross_entropy_short_rows_special_values_and_ignored_rows():
+    """Inside one tile of short rows: a NaN row gives NaN, a NaN in an ignored row
+    gives 0 (as in PyTorch), a +inf row its limit; the other rows are unaffected."""
+    rng = np.random.default_rng(70)
+    logits = rng.normal(0.0, 3.0, (200, 10))
+    target = rng.integers(0, 10, 200)
+    target[[5, 6]] = 3
+    logits[5, 0] = logits[7, 2] = nan
+    logits[9, 4] = inf
+    loss, grad = fsm.cross_entropy(logits, target, ignore_index=3, reduction="none", return_grad=True)
+    assert loss[5] == 0 and loss[6] == 0 and not grad[5].any() and not grad[6].any()
+    assert np.isnan(loss[7]) and np.isnan(grad[7]).all()
+    assert loss[9] == (0.0 if target[9] == 4 else inf)
+    ok = np.ones(200, bool)
+    ok[[5, 6, 7, 9]] = False
+    clean = fsm.cross_entropy(logits[ok], target[ok], ignore_index=3, reduction="none", return_grad=True)
+    np.testing.assert_allclose(loss[ok], clean[0], rtol=1e-14)
+    np.testing.assert_allclose(grad[ok], clean[1], rtol=1e-13, atol=1e-16)
