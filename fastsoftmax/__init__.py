@@ -6,7 +6,8 @@ array([[0.26894142, 0.73105858],
        [0.5       , 0.5       ]])
 
 ``fastsoftmax.special`` holds drop-ins for ``scipy.special``'s functions (with
-SciPy's ``axis=None`` default).  Set ``FASTSOFTMAX_ISA=generic|avx2|avx512``
+SciPy's ``axis=None`` default); ``fastsoftmax.dask`` the same functions on dask
+arrays (optional extra ``dask``).  Set ``FASTSOFTMAX_ISA=generic|avx2|avx512``
 to force an instruction-set path.
 """
 import os
@@ -52,3 +53,12 @@ def show_config(mode="stdout"):
 
 
 from . import special  # noqa: E402  (needs the functions above)
+
+
+def __getattr__(name):
+    """``fastsoftmax.dask`` is imported on first use: dask is an optional extra,
+    and ``import fastsoftmax`` must not import it."""
+    if name == "dask":
+        import importlib
+        return importlib.import_module(".dask", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
