@@ -1,25 +1,28 @@
 """pytest-benchmark suite: fastsoftmax beside the NumPy formula, SciPy and
-(when installed) PyTorch, for softmax, log_softmax and logsumexp in float32
-and float64; one benchmark group per shape.
+(when installed) PyTorch, ONNX Runtime, JAX and Numba, for softmax,
+log_softmax and logsumexp; one benchmark group per shape.
+
+The shapes are those of ``python -m fastsoftmax.bench``: ``SHAPES`` in
+float32 and float64, and ``OUT_SHAPES`` in float32 written into a
+preallocated ``out=`` array, where ``np.copyto`` of the same arrays (the
+``copyto`` implementation) joins the group as the memory-traffic floor.
 
 Run with ``pytest bench --benchmark-only -p no:cacheprovider`` (see
 bench/README.md).  Every benchmarked call's result is checked against a
-float64 reference computed by NumPy from the same input; timings are never
-asserted.
+float64 reference computed by NumPy from the same input (copyto's against
+the input); timings are never asserted.
 
 The implementations are those of ``python -m fastsoftmax.bench``
 (``fastsoftmax.bench.IMPLEMENTATIONS``), so a library added there is
-benchmarked here too.
+benchmarked here too; a library that is not installed is skipped.
 """
 import functools
 
 import numpy as np
 import pytest
 
-from fastsoftmax.bench import IMPLEMENTATIONS, SEED, SHAPES, SIGMA
-
-OPS = ("softmax", "log_softmax", "logsumexp")
-DTYPES = ("float32", "float64")
+from fastsoftmax.bench import (DTYPES, IMPLEMENTATIONS, OPS, OUT_DTYPES, OUT_SHAPES, SHAPES,
+                               make_input, output_shape)
 
 # Result against the float64 reference computed from the same input.
 RTOL = {"float32": 1e-5, "float64": 1e-12}
@@ -29,8 +32,9 @@ ATOL = {("softmax", "float32"): 1e-37, ("softmax", "float64"): 1e-307,
         ("log", "float32"): 4e-6, ("log", "float64"): 1e-13}
 
 
-def _label(shape, axis):
-    return "x".join(map(str, shape)) + ("" if axis == -1 else f" axis {axis}")
+def _label(shape, axis, out=False):
+    return ("x".join(map(str, shape)) + ("" if axis == -1 else f" axis {axis}")
+            + (" out=" if out else ""))
 
 
 @functools.lru_cache(maxsize=None)
@@ -42,14 +46,14 @@ def _implementation(name):
     raise LookupError(name)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=2)
 def _input(shape, dtype):
-    x = (np.random.default_rng(SEED).standard_normal(shape) * SIGMA).astype(dtype)
+    x = make_input(shape, dtype)
     x.flags.writeable = False          # shared by the benchmarks of one shape
     return x
 
 
-@functools.lru_cache(maxsize=6)
+@functools.lru_cache(maxsize=3)
 def _reference(op, shape, axis, dtype):
     """`op` of the input, computed in float64 with the stable NumPy formula."""
     x = _input(shape, dtype).astype(np.float64)
@@ -63,28 +67,35 @@ def _reference(op, shape, axis, dtype):
     return (m + np.log(s)).squeeze(axis)
 
 
-CASES = [pytest.param(shape, axis, id=_label(shape, axis).replace(" ", "-"),
-                      marks=pytest.mark.benchmark(group=_label(shape, axis)))
-         for shape, axis in SHAPES]
+# One group per shape (and out=): every op, dtype and implementation in it.
+CASES = [pytest.param(shape, axis, dtype, out,
+                      id=f"{_label(shape, axis, out)}-{dtype}".replace(" ", "-"),
+                      marks=pytest.mark.benchmark(group=_label(shape, axis, out)))
+         for shapes, dtypes, out in ((SHAPES, DTYPES, False), (OUT_SHAPES, OUT_DTYPES, True))
+         for shape, axis in shapes for dtype in dtypes]
 
 
 @pytest.mark.parametrize("impl", [im.name for im in IMPLEMENTATIONS])
-@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("shape, axis", CASES)
-def test_bench(benchmark, shape, axis, op, dtype, impl):
+@pytest.mark.parametrize("shape, axis, dtype, out", CASES)
+def test_bench(benchmark, shape, axis, dtype, out, op, impl):
     im = _implementation(impl)
     if im is None:
         pytest.skip(f"{impl} is not installed")
     x = _input(shape, dtype)
-    if impl == "torch":
-        x = x.copy()       # torch.from_numpy warns about read-only arrays
-    f = im.make(op, x, axis)
+    y = np.empty(output_shape(op, shape, axis), dtype) if out else None
+    f = im.make(op, x, axis) if y is None else im.make(op, x, axis, out=y)
     if f is None:
-        pytest.skip(f"{impl} does not support {op} on {dtype}")
-    benchmark.extra_info.update(op=op, dtype=dtype, impl=impl, shape=list(shape), axis=axis)
-    result = np.asarray(benchmark(f))
+        pytest.skip(f"{impl} does not support {op} on this case")
+    benchmark.extra_info.update(op=op, dtype=dtype, impl=impl, shape=list(shape), axis=axis,
+                                out=out)
+    with im.context():                 # thread settings (torch-1t, numba)
+        result = benchmark(f)
 
+    if not im.checked:                 # copyto: the input, copied
+        np.testing.assert_array_equal(y, x)
+        return
+    result = im.to_numpy(result)
     ref = _reference(op, shape, axis, dtype)
     assert result.dtype == np.dtype(dtype)
     atol = ATOL["softmax" if op == "softmax" else "log", dtype]

@@ -1,0 +1,95 @@
+"""Smoke tests of ``python -m fastsoftmax.bench`` on tiny cases (a few seconds):
+the table is valid Markdown, ``--json`` holds every sample, every installed
+library agrees with fastsoftmax, a disagreeing one makes the command fail,
+and a missing one is skipped.  No timing is asserted.
+
+Part of the test suite (``pytest tests/test_bench_cli.py``).
+"""
+import json
+
+import numpy as np
+import pytest
+
+from fastsoftmax import bench
+
+TINY = ["--shapes", "3x40", "40x3:0", "--dtypes", "float32,float64", "--repeat", "2",
+        "--no-progress"]
+
+
+def _tables(text):
+    """The Markdown tables of `text`, each a list of rows (lists of cells)."""
+    tables, current = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            current.append([c.strip() for c in line.strip("|").split("|")])
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def _fresh(*classes):
+    """New instances (available() caches its answer per instance)."""
+    return [cls() for cls in classes]
+
+
+def test_every_installed_library_agrees(capsys, tmp_path):
+    path = tmp_path / "bench.json"
+    results = bench.main(TINY + ["--ops", "softmax,log_softmax,logsumexp", "--json", str(path)])
+    out = capsys.readouterr().out
+    (table,) = _tables(out)
+    head, sep, *rows = table
+    assert len(rows) == len(results) == 3 * 2 * 2
+    assert all(len(r) == len(head) for r in table)
+    assert all(set(c) <= set(":-") for c in sep)
+    assert head[:3] == ["op", "shape", "dtype"]
+    for res in results:
+        for name, r in res["impls"].items():
+            assert r["status"] in ("ok", "unsupported"), (name, r)
+    doc = json.loads(path.read_text())
+    assert doc["results"][0]["impls"]["fastsoftmax"]["times"]
+    assert "numpy" in doc["method"]["ratio_against"]
+
+
+def test_out_cases_have_copyto(capsys):
+    results = bench.main(TINY + ["--ops", "softmax", "--out", "--impls", "numpy,copyto"])
+    (table,) = _tables(capsys.readouterr().out)
+    assert "copyto" in table[0]
+    assert all(res["impls"]["copyto"]["status"] == "reference" for res in results)
+
+
+def test_threads_1_has_one_fastsoftmax_column(capsys):
+    bench.main(TINY + ["--threads", "1", "--impls", "numpy", "--times"])
+    (table,) = _tables(capsys.readouterr().out)
+    assert table[0] == ["op", "shape", "dtype", "fastsoftmax 1t", "GB/s", "numpy", "ratio"]
+
+
+class _Wrong(bench.NumPyFormula):
+    name = "wrong"
+
+    def make(self, op, x, axis, out=None):
+        f = super().make(op, x, axis, out)
+        return lambda: np.asarray(f()) * 1.01
+
+
+def test_a_mismatch_fails(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "IMPLEMENTATIONS", _fresh(bench.FastSoftmax, bench.FastSoftmax1T,
+                                                         bench.NumPyFormula, _Wrong))
+    with pytest.raises(SystemExit) as e:
+        bench.main(TINY + ["--ops", "softmax"])
+    assert e.value.code == 1
+    captured = capsys.readouterr()
+    assert "FAILED CHECK" in captured.out and "MISMATCH: wrong" in captured.err
+    assert "(!)" in captured.out
+
+
+def test_missing_library_is_skipped(monkeypatch, capsys):
+    monkeypatch.setenv(bench.HIDE_ENV, "torch,onnxruntime")
+    monkeypatch.setattr(bench, "IMPLEMENTATIONS", _fresh(
+        bench.FastSoftmax, bench.FastSoftmax1T, bench.NumPyFormula, bench.Torch1T,
+        bench.OnnxRuntime, bench.Torch))
+    bench.main(TINY + ["--ops", "softmax"])
+    out = capsys.readouterr().out
+    assert "skipped" in out and "torch-1t (hidden by" in out
+    (table,) = _tables(out)
+    assert "torch" not in table[0] and "numpy" in table[0]
