@@ -13,13 +13,44 @@ found and what is timed for each) and a table that is both monospace-aligned
 and valid Markdown.  One row per operation, shape and dtype: fastsoftmax's
 median time on one thread (``1t``) and on N threads (``Nt``, its default), its
 throughput in GB/s on N threads (the input read once plus the output written
-once), then for every other implementation the ratio
+once; for cross_entropy, the logits read plus the gradient written), then for
+every other implementation the ratio
 ``their time / fastsoftmax's time`` (above 1: fastsoftmax is faster), taken
 against fastsoftmax on as many threads as the other implementation uses: the
 one-thread ones (NumPy, SciPy, ``torch-1t``, ONNX Runtime, ``copyto``)
 against fastsoftmax 1t, the multi-threaded ones (``torch``, JAX, Numba)
 against fastsoftmax Nt.  ``--times`` adds every implementation's time;
-``--json`` writes every sample.
+``--json`` writes every sample.  An implementation without the operation
+shows ``-``.
+
+Operations (``OPS``): ``softmax``, ``log_softmax`` and ``logsumexp`` on
+``SHAPES`` in float32 and float64 (and ``OUT_SHAPES`` with ``out=``), then
+the machine-learning cases ``ML_CASES``:
+
+``softmax`` in float16 (4096x1000)
+    ``fsm.softmax(x16)``; NumPy computes in float32 and casts back, the
+    others in float16 as they do; checked with rtol 2e-3, atol 1e-4.
+``masked_softmax`` (32x128x256: attention scores, batch x queries x keys)
+    ``fsm.softmax(x, where=mask)`` with a key-padding mask of shape
+    (32, 1, 256): per batch entry the first 1..256 keys (seeded; never a
+    fully masked row, where NumPy and PyTorch give NaN).  NumPy:
+    ``np.where(mask, x, -inf)`` then the stable formula; PyTorch:
+    ``torch.softmax(t.masked_fill(~mask, -inf), -1)`` (``~mask`` made before
+    timing); JAX: ``jnp.where`` then ``jax.nn.softmax``.
+``cross_entropy`` (64x1000, 4096x1000, 100000x10)
+    The loss and its gradient, mean over int64 labels (seeded):
+    ``fsm.cross_entropy(logits, labels, return_grad=True)``; PyTorch:
+    ``F.cross_entropy(t, labels)`` and ``.backward()`` on a leaf tensor
+    (``t.grad = None`` first), returning the loss and ``t.grad``; NumPy: the
+    stable log_softmax, ``-mean(logp[range, labels])`` and
+    ``(softmax - onehot) / rows``; JAX: ``jax.jit(jax.value_and_grad(...))``
+    of the same loss.  Both the loss and the gradient are checked.
+
+``--quick`` keeps every ML case but the 64x1000 and 100000x10 cross_entropy.
+``--ops``, ``--dtypes`` (float16 too) and ``--shapes`` apply to these
+operations as to the others; they have no ``out=`` cases.  Their second input
+is ``extra_input(op, shape, axis)``: the labels take the shape without the
+reduced axis, the mask keeps the reduced axis and the first other one.
 
 Compared implementations (``IMPLEMENTATIONS``, in column order):
 
@@ -68,13 +99,16 @@ installed, to try the fallback paths.
 Adding a library: append an ``Implementation`` subclass (``name``,
 ``module``, ``make``; ``one_thread`` if it runs on one thread) to
 ``IMPLEMENTATIONS``.  Adding an operation: add it to ``OPS`` and ``OP_INFO``
-(output shape, tolerance class) and to the ``make`` of the implementations
+(output shape, tolerance class per part of its result, out= or not), its
+cases to ``ML_CASES`` (or run it on ``SHAPES`` in ``default_cases``), any
+second input to ``extra_input``, and to the ``make`` of the implementations
 that have it; the others return None from ``make`` and show ``-``.
 
 Method: every implementation runs in this one process, on the same input
-array (fixed-seed RNG, normal with mean 0 and variance 4) and, for ``out=``
-cases, into the same preallocated output.  Before timing, each result is
-compared with fastsoftmax's (rtol 1e-5 for float32, 1e-12 for float64); a
+array (fixed-seed RNG, normal with mean 0 and variance 4; the same labels or
+mask) and, for ``out=`` cases, into the same preallocated output.  Before
+timing, each result is compared with fastsoftmax's (rtol 1e-5 for float32,
+1e-12 for float64, 2e-3 for float16; every part of a tuple result); a
 mismatch is reported loudly and makes the command exit with status 1.  The
 number of calls per sample is calibrated so that a sample lasts at least
 ~2 ms, and the samples are interleaved: in each repetition every
@@ -120,15 +154,46 @@ __all__ = ["main", "run", "run_case", "Implementation", "IMPLEMENTATIONS", "OPS"
 
 # ---- operations and cases ------------------------------------------------------
 
-OPS = ("softmax", "log_softmax", "logsumexp")
-# Per operation: whether the output drops the reduced axis, and which ATOL
-# applies to its values.
+
+class Case(NamedTuple):
+    """One row of the table: ``op`` of a ``shape`` array of ``dtype`` along
+    ``axis``; with ``out``, into a preallocated output array."""
+    op: str
+    shape: tuple
+    axis: int
+    dtype: str
+    out: bool = False
+
+
+# The three reductions, timed on SHAPES in DTYPES; then the machine-learning
+# operations, timed on ML_CASES only (unless --shapes says otherwise).
+BASE_OPS = ("softmax", "log_softmax", "logsumexp")
+OPS = BASE_OPS + ("masked_softmax", "cross_entropy")
+# Per operation: whether the output drops the reduced axis, which ATOL
+# applies to its values (one per part of a tuple result), and whether it has
+# out= cases.  masked_softmax is softmax with where= a key-padding mask;
+# cross_entropy returns (loss, gradient), the gradient of the logits' shape.
 OP_INFO = {
     "softmax": {"reduces": False, "tol": "softmax"},
     "log_softmax": {"reduces": False, "tol": "log"},
     "logsumexp": {"reduces": True, "tol": "log"},
+    "masked_softmax": {"reduces": False, "tol": "softmax", "out": False},
+    "cross_entropy": {"reduces": False, "tol": ("log", "grad"), "out": False},
+}
+# What the ML ops and float16 mean, for the header of a table that has them.
+OP_NOTES = {
+    "masked_softmax": "softmax(x, where=mask): scores (batch, queries, keys) under a key-padding "
+                      "mask (batch, 1, keys), per batch entry the first 1..keys keys (seeded); "
+                      "NumPy, PyTorch, JAX: -inf where masked (np.where, masked_fill), then "
+                      "softmax",
+    "cross_entropy": "the loss and its gradient, mean over int64 labels (seeded): fastsoftmax "
+                     "cross_entropy(return_grad=True); PyTorch F.cross_entropy forward + "
+                     "backward on a leaf tensor; NumPy: stable log_softmax, -mean(logp[labels]), "
+                     "(softmax - onehot) / rows; GB/s: logits read + gradient written",
+    "float16": "NumPy computes in float32 and casts back; checked with rtol 2e-3, atol 1e-4",
 }
 DTYPES = ("float32", "float64")
+ALL_DTYPES = DTYPES + ("float16",)      # float16: softmax's ML case, or asked for by --dtypes
 
 # (rows, row length) and the reduced axis.  The last one reduces along axis 0
 # of a C-contiguous array: strided rows.
@@ -146,10 +211,23 @@ OUT_SHAPES = (
     ((8192, 8192), -1),
 )
 OUT_DTYPES = ("float32",)
-# --quick: every shape for softmax, one for the others, the small out= case.
+# Machine learning: softmax in float16, softmax of attention scores (batch,
+# queries, keys) under a key-padding mask (batch, 1, keys), and cross-entropy
+# with its gradient (a classifier's batch of 4096 over 1000 classes, a small
+# batch, many rows of 10 classes).
+ML_CASES = (
+    Case("softmax", (4096, 1000), -1, "float16"),
+    Case("masked_softmax", (32, 128, 256), -1, "float32"),
+    Case("cross_entropy", (64, 1000), -1, "float32"),
+    Case("cross_entropy", (4096, 1000), -1, "float32"),
+    Case("cross_entropy", (100000, 10), -1, "float32"),
+)
+# --quick: every shape for softmax, one for the others, the small out= case,
+# the ML cases but the small and the many-short-rows cross_entropy.
 QUICK_SHAPES = {"softmax": SHAPES, "log_softmax": (((4096, 1000), -1),),
                 "logsumexp": (((4096, 1000), -1),)}
 QUICK_OUT_SHAPES = {"softmax": OUT_SHAPES[:1]}
+QUICK_ML_CASES = ML_CASES[:2] + ML_CASES[3:4]
 
 # --plot / --sweep: row lengths at a fixed total number of elements.
 SWEEP_LENGTHS = (4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
@@ -157,31 +235,26 @@ SWEEP_ELEMENTS = 1 << 20
 
 SEED = 0
 SIGMA = 2.0           # N(0, 4): standard deviation 2
-RTOL = {"float32": 1e-5, "float64": 1e-12}
+RTOL = {"float32": 1e-5, "float64": 1e-12, "float16": 2e-3}
 # Absolute tolerance: below the smallest normal number for softmax (whose tiny
-# terms fastsoftmax flushes to 0); a few ulps of 1 for log_softmax and
-# logsumexp, whose values cross 0 where relative error means nothing.
+# terms fastsoftmax flushes to 0; for float16, whose results are rounded to
+# 11 bits from float32, 1e-4); a few ulps of 1 for log_softmax, logsumexp and
+# the cross-entropy loss, whose values cross 0 where relative error means
+# nothing.  The cross-entropy gradient, (softmax - onehot) / rows, gets the
+# "log" tolerance divided by the number of rows (plus softmax's).
 ATOL = {
     ("softmax", "float32"): float(np.finfo(np.float32).tiny),
     ("softmax", "float64"): float(np.finfo(np.float64).tiny),
+    ("softmax", "float16"): 1e-4,
     ("log", "float32"): 8 * float(np.finfo(np.float32).eps),
     ("log", "float64"): 8 * float(np.finfo(np.float64).eps),
+    ("log", "float16"): 8 * float(np.finfo(np.float16).eps),
 }
 
 TARGET_SAMPLE_S = 2e-3   # calls per sample are calibrated to last at least this long
 CHECK_CHUNK = 1 << 16    # elements per step of the result check
 MAX_REPEAT = 25          # samples per implementation and case, without --repeat
 HIDE_ENV = "FASTSOFTMAX_BENCH_HIDE"
-
-
-class Case(NamedTuple):
-    """One row of the table: ``op`` of a ``shape`` array of ``dtype`` along
-    ``axis``; with ``out``, into a preallocated output array."""
-    op: str
-    shape: tuple
-    axis: int
-    dtype: str
-    out: bool = False
 
 
 def output_shape(op, shape, axis):
@@ -197,16 +270,52 @@ def make_input(shape, dtype):
     return (rng.standard_normal(shape) * SIGMA).astype(dtype)
 
 
+@functools.lru_cache(maxsize=4)
+def extra_input(op, shape, axis):
+    """The second input of `op` on a `shape` array along `axis`, the same
+    (read-only) array for every implementation; None for the reductions.
+
+    cross_entropy: int64 labels, uniform over the classes, of the shape
+    without `axis` (seed SEED + 1).  masked_softmax: a boolean key-padding
+    mask that keeps the reduced axis and the first other axis (the batch) and
+    is 1 along the others, e.g. (batch, 1, keys) for (batch, queries, keys):
+    per batch entry the first `length` keys, `length` uniform in 1..keys
+    (seed SEED + 2), so that no row is masked entirely (NumPy's and PyTorch's
+    formulas give NaN there, fastsoftmax zeros)."""
+    ax = axis % len(shape)
+    n = shape[ax]
+    if op == "cross_entropy":
+        rng = np.random.default_rng(SEED + 1)
+        a = rng.integers(0, n, size=tuple(s for i, s in enumerate(shape) if i != ax),
+                         dtype=np.int64)
+    elif op == "masked_softmax":
+        rng = np.random.default_rng(SEED + 2)
+        batch = next((i for i in range(len(shape)) if i != ax), None)
+        keys = [1] * len(shape)
+        keys[ax] = n
+        a = np.arange(n).reshape(keys)
+        if batch is not None:
+            lengths = [1] * len(shape)
+            lengths[batch] = shape[batch]
+            a = a < rng.integers(1, n + 1, size=shape[batch]).reshape(lengths)
+        else:
+            a = a < rng.integers(1, n + 1)
+    else:
+        return None
+    a.flags.writeable = False
+    return a
+
+
 def default_cases(quick=False):
-    """The table's cases: every op on SHAPES in every dtype, plus OUT_SHAPES
-    with out= (fewer with ``quick``)."""
+    """The table's cases: the reductions on SHAPES in every dtype, plus
+    OUT_SHAPES with out=, then ML_CASES (fewer with ``quick``)."""
     cases = []
-    for op in OPS:
+    for op in BASE_OPS:
         shapes = QUICK_SHAPES.get(op, ()) if quick else SHAPES
         out_shapes = QUICK_OUT_SHAPES.get(op, ()) if quick else OUT_SHAPES
         cases += [Case(op, s, a, dt) for s, a in shapes for dt in DTYPES]
         cases += [Case(op, s, a, dt, True) for s, a in out_shapes for dt in OUT_DTYPES]
-    return cases
+    return cases + list(QUICK_ML_CASES if quick else ML_CASES)
 
 
 # ---- implementations ---------------------------------------------------------
@@ -223,8 +332,11 @@ class Implementation:
     ``make(op, x, axis, out=None)`` returns a callable without arguments that
     computes ``op`` (one of ``OPS``) of the NumPy array ``x`` along ``axis`` and
     returns the finished result (synchronously: block on asynchronous
-    libraries inside the callable), as anything ``to_numpy`` accepts; or None
-    when the library does not support this op, dtype, axis or layout.
+    libraries inside the callable), as anything ``to_numpy`` accepts (for
+    cross_entropy: a tuple (loss, gradient), each part converted); or None
+    when the library does not support this op, dtype, axis or layout.  The
+    op's second input (cross_entropy's labels, masked_softmax's mask) is
+    ``extra_input(op, x.shape, axis)``.
     ``out``, when given, is a preallocated NumPy array of the result's shape
     and dtype to write into (a library without ``out=`` may ignore it).
     Conversion of ``x`` to the library's array type belongs in ``make``,
@@ -311,13 +423,19 @@ class FastSoftmax(Implementation):
                                        if below and self.nthreads() > 1 else "")
 
     def make(self, op, x, axis, out=None):
-        f = getattr(fsm, op, None)
-        if op not in OPS or f is None:
-            return None
         nt = self.num_threads
+        if op == "cross_entropy":
+            labels = extra_input(op, x.shape, axis)
+            return lambda: fsm.cross_entropy(x, labels, axis, return_grad=True, num_threads=nt)
+        kw = {}
+        if op == "masked_softmax":
+            op, kw = "softmax", {"where": extra_input(op, x.shape, axis)}
+        f = getattr(fsm, op, None) if op in BASE_OPS else None
+        if f is None:
+            return None
         if out is None:
-            return lambda: f(x, axis, num_threads=nt)
-        return lambda: f(x, axis, out=out, num_threads=nt)
+            return lambda: f(x, axis, num_threads=nt, **kw)
+        return lambda: f(x, axis, out=out, num_threads=nt, **kw)
 
 
 class FastSoftmax1T(FastSoftmax):
@@ -338,23 +456,53 @@ class NumPyFormula(Implementation):
     def threads(self):
         return "1 (ufuncs are single-threaded)"
 
+    @staticmethod
+    def formula(op, axis, extra=None):
+        """`op` along `axis` as a function of an array, in the stable formula."""
+        def softmax(x):
+            e = np.exp(x - x.max(axis, keepdims=True))
+            return e / e.sum(axis, keepdims=True)
+
+        def log_softmax(x):
+            s = x - x.max(axis, keepdims=True)
+            return s - np.log(np.exp(s).sum(axis, keepdims=True))
+
+        def logsumexp(x):
+            m = x.max(axis, keepdims=True)
+            return np.log(np.exp(x - m).sum(axis)) + m.squeeze(axis)
+
+        def masked_softmax(x):
+            return softmax(np.where(extra, x, -np.inf))
+
+        def cross_entropy(x):
+            # loss = -mean(logp[label]), grad = (softmax - onehot) / labels.size
+            logp = np.moveaxis(log_softmax(x), axis, -1)
+            idx = extra[..., None]
+            loss = -np.take_along_axis(logp, idx, -1).mean()
+            grad = np.exp(logp)
+            np.put_along_axis(grad, idx, np.take_along_axis(grad, idx, -1) - 1, -1)
+            grad /= extra.size
+            return loss, np.moveaxis(grad, -1, axis)
+
+        return {"softmax": softmax, "log_softmax": log_softmax, "logsumexp": logsumexp,
+                "masked_softmax": masked_softmax, "cross_entropy": cross_entropy}.get(op)
+
     def make(self, op, x, axis, out=None):
         if out is None:
-            if op == "softmax":
-                def f():
-                    e = np.exp(x - x.max(axis, keepdims=True))
-                    return e / e.sum(axis, keepdims=True)
-            elif op == "log_softmax":
-                def f():
-                    s = x - x.max(axis, keepdims=True)
-                    return s - np.log(np.exp(s).sum(axis, keepdims=True))
-            elif op == "logsumexp":
-                def f():
-                    m = x.max(axis, keepdims=True)
-                    return np.log(np.exp(x - m).sum(axis)) + m.squeeze(axis)
-            else:
+            f = self.formula(op, axis, extra_input(op, x.shape, axis))
+            if f is None:
                 return None
-            return f
+            if x.dtype.itemsize >= 4:
+                return lambda: f(x)
+            # float16: computed in float32, the result cast back (the loss stays float32)
+            low = x.dtype
+
+            def g():
+                y = f(x.astype(np.float32))
+                return (y[0], y[1].astype(low)) if isinstance(y, tuple) else y.astype(low)
+            return g
+        if x.dtype.itemsize < 4:
+            return None
         # The same formulas, in place in out as far as they allow.
         if op == "softmax":
             def f():
@@ -392,7 +540,7 @@ class SciPy(Implementation):
         return "1"
 
     def make(self, op, x, axis, out=None):
-        f = getattr(self.mod, op, None) if op in OPS else None
+        f = getattr(self.mod, op, None) if op in BASE_OPS else None
         if f is None:
             return None
         return lambda: f(x, axis=axis)          # no out=: allocates its result
@@ -428,12 +576,18 @@ class Torch(Implementation):
 
     def make(self, op, x, axis, out=None):
         torch = self.mod
+        # from_numpy shares the memory; it warns on read-only arrays.
+        t = torch.from_numpy(x if x.flags.writeable else x.copy())
+        if op == "masked_softmax":
+            masked = torch.from_numpy(~extra_input(op, x.shape, axis))
+            return None if out is not None else (
+                lambda: torch.softmax(t.masked_fill(masked, -math.inf), axis))
+        if op == "cross_entropy":
+            return None if out is not None else self.cross_entropy(t, axis)
         f = {"softmax": torch.softmax, "log_softmax": torch.log_softmax,
              "logsumexp": torch.logsumexp}.get(op)
         if f is None:
             return None
-        # from_numpy shares the memory; it warns on read-only arrays.
-        t = torch.from_numpy(x if x.flags.writeable else x.copy())
         if out is None:
             return lambda: f(t, axis)
         o = torch.from_numpy(out)
@@ -442,6 +596,23 @@ class Torch(Implementation):
             f(t, axis, out=o)
             return out
         return g
+
+    def cross_entropy(self, t, axis):
+        """Forward and backward of F.cross_entropy (mean over the labels) on
+        the leaf tensor `t`, classes along `axis`: (loss, t.grad)."""
+        torch = self.mod
+        F = importlib.import_module("torch.nn.functional")
+        labels = torch.from_numpy(extra_input("cross_entropy", tuple(t.shape), axis).copy())
+        t.requires_grad_()
+        ax = axis % t.ndim
+        move = t.ndim > 1 and ax != 1          # PyTorch's classes are along dim 1
+
+        def f():
+            t.grad = None                      # as optimizer.zero_grad() does
+            loss = F.cross_entropy(t.movedim(ax, 1) if move else t, labels)
+            loss.backward()
+            return loss.detach(), t.grad
+        return f
 
 
 class Torch1T(Torch):
@@ -557,8 +728,10 @@ class Jax(Implementation):
     label = "JAX"
     module = "jax"
     note = ("jax.jit(jax.nn.softmax, jax.nn.log_softmax, jax.scipy.special.logsumexp) with "
-            "the axis fixed, compiled before timing, jax_enable_x64 on; timed: the call and "
-            "block_until_ready() on an array already on the device; no out=")
+            "the axis fixed (masked_softmax: jnp.where(mask, x, -inf) then softmax; "
+            "cross_entropy: jax.value_and_grad of -mean(take_along_axis(log_softmax))), "
+            "compiled before timing, jax_enable_x64 on; timed: the call and "
+            "block_until_ready() on arrays already on the device; no out=")
 
     def setup(self):
         self.mod.config.update("jax_enable_x64", True)      # float64 stays float64
@@ -575,19 +748,38 @@ class Jax(Implementation):
     def threads(self):
         return "XLA's own CPU thread pool"
 
-    def make(self, op, x, axis, out=None):
-        jax = self.mod
+    def function(self, op, axis):
+        """`op` along `axis` as a function of (x, extra input) for jax.jit."""
+        jax, jnp = self.mod, self.mod.numpy
         fs = {"softmax": jax.nn.softmax, "log_softmax": jax.nn.log_softmax,
               "logsumexp": jax.scipy.special.logsumexp}
-        if op not in fs:
-            return None
+        if op in fs:
+            f = functools.partial(fs[op], axis=axis)
+            return lambda x, extra: f(x)
+        if op == "masked_softmax":
+            return lambda x, mask: jax.nn.softmax(jnp.where(mask, x, -jnp.inf), axis=axis)
+        if op == "cross_entropy":
+            def loss(x, labels):
+                logp = jax.nn.log_softmax(x, axis=axis)
+                return -jnp.mean(jnp.take_along_axis(logp, jnp.expand_dims(labels, axis), axis))
+            return jax.value_and_grad(loss)
+        return None
+
+    def make(self, op, x, axis, out=None):
+        jax = self.mod
         key = (op, axis)
         if key not in self.jitted:
-            self.jitted[key] = jax.jit(functools.partial(fs[op], axis=axis))
+            f = self.function(op, axis)
+            self.jitted[key] = f and jax.jit(f)
         f = self.jitted[key]
+        if f is None:
+            return None
         xj = jax.device_put(x)
-        f(xj).block_until_ready()        # compiles for this shape and dtype
-        return lambda: f(xj).block_until_ready()
+        extra = extra_input(op, x.shape, axis)
+        ej = None if extra is None else jax.device_put(extra)
+        block = jax.block_until_ready
+        block(f(xj, ej))                 # compiles for this shape and dtype
+        return lambda: block(f(xj, ej))
 
 
 class Numba(Implementation):
@@ -713,7 +905,7 @@ def cpu_model():
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
-def header_info(impls, num_threads, skipped=()):
+def header_info(impls, num_threads, skipped=(), cases=()):
     cfg = fsm.show_config(mode="dicts")
     try:
         usable = len(os.sched_getaffinity(0))
@@ -737,6 +929,8 @@ def header_info(impls, num_threads, skipped=()):
                 if k in os.environ},
         "seed": SEED,
         "input": f"normal(0, {SIGMA ** 2:g}) (std {SIGMA:g})",
+        "op_notes": {k: v for k, v in OP_NOTES.items()
+                     if any(k in (c[0], c[3]) for c in cases)},
     }
     return info
 
@@ -772,6 +966,8 @@ def print_header(info, impls, out):
         _field("timed", f"{name}: {note}", out)
     _field("input", f"{info['input']}, seed {info['seed']}; times are medians of interleaved "
                     "samples", out)
+    for name, note in info.get("op_notes", {}).items():
+        _field("op", f"{name}: {note}", out)
     n = info["num_threads"]
     peers = [im for im in impls if not im.reference]
     one = [im.name for im in peers if im.one_thread]
@@ -826,16 +1022,33 @@ def _case_label(res):
             f"{res['dtype']}")
 
 
-def _check(op, dtype, ours, theirs):
-    """(ok, max abs error, max rel error, remark) of `theirs` against fastsoftmax's result.
+def _check(op, dtype, ours, theirs, row_length=1):
+    """(ok, max abs error, max rel error, remark) of `theirs` against fastsoftmax's result
+    (for a tuple result, of every part: the worst errors, the first remark)."""
+    tol = OP_INFO[op]["tol"]
+    if not isinstance(tol, tuple):
+        return _compare(ours, theirs, RTOL[dtype], ATOL[tol, dtype])
+    if not isinstance(theirs, tuple) or len(theirs) != len(tol):
+        return False, math.inf, math.inf, f"not a tuple of {len(tol)}"
+    checks = []
+    for a, b, part in zip(ours, theirs, tol):
+        if part == "grad":      # (softmax - onehot) / rows, and softmax's tiny terms
+            atol = ATOL["log", dtype] * row_length / max(a.size, 1) + ATOL["softmax", dtype]
+        else:
+            atol = ATOL[part, dtype]
+        checks.append(_compare(a, b, RTOL[dtype], atol))
+    return (all(c[0] for c in checks), max(c[1] for c in checks), max(c[2] for c in checks),
+            next((c[3] for c in checks if c[3]), ""))
+
+
+def _compare(ours, theirs, rtol, atol):
+    """_check of one array.
 
     In chunks of CHECK_CHUNK elements, which keeps the float64 temporaries in
     cache: a whole-array check of a large case would take longer than timing it."""
-    theirs = np.asarray(theirs)
+    ours, theirs = np.asarray(ours), np.asarray(theirs)
     if theirs.shape != ours.shape:
         return False, math.inf, math.inf, f"shape {theirs.shape} != {ours.shape}"
-    rtol = RTOL[dtype]
-    atol = ATOL[OP_INFO[op]["tol"], dtype]
     ours, theirs = ours.reshape(-1), theirs.reshape(-1)
     ok = same_nan = True
     abs_err = rel_err = 0.0
@@ -859,6 +1072,13 @@ def _check(op, dtype, ours, theirs):
     return ok and same_nan, abs_err, rel_err, "" if same_nan else "NaNs at different places"
 
 
+def _to_numpy(im, value):
+    """`im`'s result as NumPy array(s) (a tuple result part by part); `im` is an
+    Implementation or a function."""
+    convert = getattr(im, "to_numpy", im)
+    return tuple(map(convert, value)) if isinstance(value, tuple) else convert(value)
+
+
 def run_case(impls, op, shape, axis, dtype, *, out=False, repeat, min_repeat, budget, target,
              log):
     """Check and time every implementation on one case; returns a result dict.
@@ -866,8 +1086,12 @@ def run_case(impls, op, shape, axis, dtype, *, out=False, repeat, min_repeat, bu
     With `out`, every implementation that can writes into one preallocated
     output array, the same for all."""
     start = time.perf_counter()
+    if out and not OP_INFO[op].get("out", True):
+        raise ValueError(f"{op} has no out= cases")
     x = make_input(shape, dtype)
     n = shape[axis]
+    # bytes: the input read and the output written (cross_entropy: the logits and
+    # the gradient; masked_softmax: the scores and the result, not the small mask)
     out_size = math.prod(output_shape(op, shape, axis))
     res = {"op": op, "shape": list(shape), "axis": axis, "dtype": dtype, "out": bool(out),
            "row_length": n, "bytes": int(x.nbytes + out_size * x.itemsize), "impls": {}}
@@ -886,20 +1110,20 @@ def run_case(impls, op, shape, axis, dtype, *, out=False, repeat, min_repeat, bu
                 t = time.perf_counter()
                 value = f()
                 t_first = time.perf_counter() - t
-                value = im.to_numpy(value) if im.checked else None
+                value = _to_numpy(im, value) if im.checked else None
         except Exception as e:       # report and go on with the others
             r.update(status="error", error=f"{type(e).__name__}: {e}")
             log(f"!! ERROR: {im.name} {label}: {type(e).__name__}: {e}")
             continue
         if i == 0:
-            ours = np.array(value, copy=True)    # out= cases: y is overwritten next
+            ours = _to_numpy(np.array, value)    # a copy (out= cases: y is overwritten next)
             r["status"] = "ok"
         elif not im.checked:
             r["status"] = "reference"
         elif ours is None:
             r["status"] = "unchecked"
         else:
-            ok, abs_err, rel_err, why = _check(op, dtype, ours, value)
+            ok, abs_err, rel_err, why = _check(op, dtype, ours, value, n)
             r.update(status="ok" if ok else "mismatch", max_abs_err=abs_err, max_rel_err=rel_err)
             if not ok:
                 log(f"!! MISMATCH: {im.name} differs from fastsoftmax on {label}: "
@@ -1128,7 +1352,9 @@ def build_parser():
                    help=f"operations to time (comma or space separated; default: all of "
                         f"{', '.join(OPS)})")
     p.add_argument("--dtypes", nargs="+", metavar="DTYPE",
-                   help="dtypes (default: float32,float64; the out= cases are float32)")
+                   help=f"dtypes, of {', '.join(ALL_DTYPES)} (default: float32,float64 for "
+                        "softmax, log_softmax and logsumexp, and the ML cases' own; the out= "
+                        "cases are float32)")
     p.add_argument("--shapes", nargs="+", metavar="SHAPE",
                    help="shapes such as 64x1000 (reduced along the last axis) or 1000x4096:0 "
                         "(along axis 0), for every op (default: a fixed set)")
@@ -1163,8 +1389,13 @@ def select_cases(args, parser):
         if op not in OPS:
             parser.error(f"unknown op {op!r}; choose from {', '.join(OPS)}")
     for dt in dtypes:
-        if dt not in DTYPES:
-            parser.error(f"unsupported dtype {dt!r}; choose from {', '.join(DTYPES)}")
+        if dt not in ALL_DTYPES:
+            parser.error(f"unsupported dtype {dt!r}; choose from {', '.join(ALL_DTYPES)}")
+    if args.out:
+        no_out = [op for op in ops if not OP_INFO[op].get("out", True)]
+        if no_out:
+            parser.error(f"--out: {', '.join(no_out)} has no out= (choose --ops from "
+                         f"{', '.join(op for op in OPS if OP_INFO[op].get('out', True))})")
     if args.shapes:
         try:
             shapes = [_parse_shape(s) for s in _split(args.shapes)]
@@ -1177,11 +1408,12 @@ def select_cases(args, parser):
                 for op in ops for shape, axis in shapes for dt in dtypes]
     if args.out:
         parser.error("--out goes with --shapes")
-    return [c for c in default_cases(args.quick) if c.op in ops and c.dtype in dtypes]
+    return [c for c in default_cases(args.quick)
+            if c.op in ops and (not args.dtypes or c.dtype in dtypes)]
 
 
 def sweep_cases(args):
-    ops = _split(args.ops) if args.ops else list(OPS)
+    ops = _split(args.ops) if args.ops else list(BASE_OPS)
     dtypes = _split(args.dtypes) if args.dtypes else list(DTYPES)
     lengths = SWEEP_LENGTHS[::2] + SWEEP_LENGTHS[-1:] if args.quick else SWEEP_LENGTHS
     return [Case(op, (SWEEP_ELEMENTS // n, n), -1, dt)
@@ -1273,7 +1505,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     impls, skipped = choose_implementations(args, parser, cases)
     num_threads = impls[0].nthreads()
-    info = header_info(impls, num_threads, skipped)
+    info = header_info(impls, num_threads, skipped, cases)
     out = sys.stdout
     print_header(info, impls, out)
     print(file=out, flush=True)

@@ -93,3 +93,82 @@ def test_missing_library_is_skipped(monkeypatch, capsys):
     assert "skipped" in out and "torch-1t (hidden by" in out
     (table,) = _tables(out)
     assert "torch" not in table[0] and "numpy" in table[0]
+
+
+# ---- the machine-learning ops --------------------------------------------------
+
+ML_TINY = ["--ops", "softmax,masked_softmax,cross_entropy", "--shapes", "3x40", "2x3x40",
+           "40x3:0", "--dtypes", "float32,float16", "--repeat", "2", "--no-progress"]
+
+
+def test_ml_ops_agree(capsys):
+    results = bench.main(ML_TINY)
+    out = capsys.readouterr().out
+    (table,) = _tables(out)
+    head, sep, *rows = table
+    assert len(rows) == len(results) == 3 * 3 * 2
+    assert all(len(r) == len(head) for r in table)
+    assert all(set(c) <= set(":-") for c in sep)
+    assert {r[0] for r in rows} == {"softmax", "masked_softmax", "cross_entropy"}
+    assert {r[2] for r in rows} == {"float32", "float16"}
+    for res in results:
+        for name, r in res["impls"].items():
+            assert r["status"] in ("ok", "unsupported"), (res["op"], res["dtype"], name, r)
+        assert res["impls"]["numpy"]["status"] == "ok"
+        if res["op"] == "cross_entropy":     # bytes: logits read + gradient written
+            assert res["bytes"] == 2 * np.prod(res["shape"]) * np.dtype(res["dtype"]).itemsize
+    if "scipy" in head:                       # no masked softmax nor cross-entropy: "-"
+        col = head.index("scipy")
+        assert {r[col] for r in rows if r[0] != "softmax"} == {"-"}
+    assert "cross_entropy: the loss and its gradient" in out and "float16: NumPy" in out
+
+
+def test_ml_cases_in_default_run():
+    quick, full = bench.default_cases(quick=True), bench.default_cases()
+    for case in (bench.Case("cross_entropy", (4096, 1000), -1, "float32"),
+                 bench.Case("masked_softmax", (32, 128, 256), -1, "float32"),
+                 bench.Case("softmax", (4096, 1000), -1, "float16")):
+        assert case in quick and case in full
+    assert {c.shape for c in full if c.op == "cross_entropy"} == {(64, 1000), (4096, 1000),
+                                                                  (100000, 10)}
+    assert not any(c.out for c in full if c.op in ("cross_entropy", "masked_softmax"))
+
+
+def test_ml_inputs():
+    mask = bench.extra_input("masked_softmax", (32, 128, 256), -1)
+    assert mask.shape == (32, 1, 256) and mask.dtype == bool
+    assert mask.any(axis=-1).all() and not mask.all()     # padding, never a fully masked row
+    labels = bench.extra_input("cross_entropy", (4096, 1000), -1)
+    assert labels.shape == (4096,) and labels.dtype == np.int64
+    assert 0 <= labels.min() and labels.max() < 1000
+    assert bench.extra_input("cross_entropy", (40, 3), 0).shape == (3,)
+    assert bench.extra_input("softmax", (40, 3), -1) is None
+
+
+class _WrongGrad(bench.NumPyFormula):
+    name = "wrong"
+
+    def make(self, op, x, axis, out=None):
+        f = super().make(op, x, axis, out)
+
+        def g():
+            loss, grad = f()
+            return loss, grad * 1.01
+        return g
+
+
+def test_a_wrong_gradient_fails(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "IMPLEMENTATIONS", _fresh(bench.FastSoftmax, bench.FastSoftmax1T,
+                                                         bench.NumPyFormula, _WrongGrad))
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--ops", "cross_entropy", "--shapes", "3x40", "--dtypes", "float32",
+                    "--repeat", "2", "--no-progress"])
+    assert e.value.code == 1
+    assert "MISMATCH: wrong" in capsys.readouterr().err
+
+
+def test_out_is_refused_for_ml_ops(capsys):
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--ops", "cross_entropy", "--shapes", "3x40", "--out"])
+    assert e.value.code == 2
+    assert "has no out=" in capsys.readouterr().err
