@@ -320,6 +320,19 @@ def default_cases(quick=False):
 
 # ---- implementations ---------------------------------------------------------
 
+@contextlib.contextmanager
+def _thread_count(get, set_, n):
+    """A library's thread count set to n for the duration, restored after."""
+    prev = get()
+    if n != prev:
+        set_(n)
+    try:
+        yield
+    finally:
+        if n != prev:
+            set_(prev)
+
+
 class Implementation:
     """One library to time.
 
@@ -562,17 +575,8 @@ class Torch(Implementation):
         return (f"{self.nthreads()}" + (" (torch.get_num_threads())" if self.num_threads is None
                                         else " (torch.set_num_threads around each sample)"))
 
-    @contextlib.contextmanager
     def context(self):
-        torch = self.mod
-        prev, n = torch.get_num_threads(), self.nthreads()
-        if n != prev:
-            torch.set_num_threads(n)
-        try:
-            yield
-        finally:
-            if n != prev:
-                torch.set_num_threads(prev)
+        return _thread_count(self.mod.get_num_threads, self.mod.set_num_threads, self.nthreads())
 
     def make(self, op, x, axis, out=None):
         torch = self.mod
@@ -802,17 +806,8 @@ class Numba(Implementation):
     def threads(self):
         return f"{self.nthreads()} (numba.set_num_threads around each sample)"
 
-    @contextlib.contextmanager
     def context(self):
-        numba = self.mod
-        prev, n = numba.get_num_threads(), self.nthreads()
-        if n != prev:
-            numba.set_num_threads(n)
-        try:
-            yield
-        finally:
-            if n != prev:
-                numba.set_num_threads(prev)
+        return _thread_count(self.mod.get_num_threads, self.mod.set_num_threads, self.nthreads())
 
     def kernel(self, dtype):
         """The row loop compiled for `dtype` (any strides): x (rows, n) in,
