@@ -95,12 +95,14 @@ cdef extern from *:
     int fsm_omp_max_threads() nogil
 
 ISA_NAMES = ("generic", "avx2", "avx512")
-# Calls below PARALLEL_MIN_ELEMENTS stay on one thread.  Work per parallel task,
-# and the row multiple of a task when rows lie side by
-# side (a multiple of every vector width, so tasks split into whole tiles).
+# Calls below PARALLEL_MIN_ELEMENTS stay on one thread.  Work per parallel task
+# (small enough that a 64x1000 call gives every thread some), and the row
+# multiple of a task when rows lie side by side or are short (a multiple of
+# every tile, so tasks split into whole tiles).
 cdef enum:
-    TASK_ELEMENTS = 1 << 16
+    TASK_ELEMENTS = 1 << 14
     TILE_ROWS = 64
+    SHORT_ROW = 32
     PARALLEL_MIN_ELEMENTS = 1 << 15
 # At most LONG_ROWS rows of at least LONG_ROW_ELEMENTS are each split across
 # the threads (fsm_long_row_fn) instead of giving each thread whole rows.  The
@@ -244,15 +246,19 @@ cdef Rows _rows(list arrays) except *:
         else:
             g.outer[k] = cnp.PyArray_STRIDE(a, 0) // g.item[k]
             g.row[k] = cnp.PyArray_STRIDE(a, 2) // g.item[k]
-    # Tasks of about TASK_ELEMENTS elements, whole tiles of side-by-side rows:
-    # the partition, and so every result bit, does not depend on the threads.
+    _partition(&g)
+    return g
+
+
+cdef void _partition(Rows *g) noexcept nogil:
+    """Tasks of about TASK_ELEMENTS elements, whole tiles of side-by-side or short
+    rows: the partition, and so every result bit, does not depend on the threads."""
     g.rows_per_task = max(1, TASK_ELEMENTS // max(g.n, 1))
-    if g.row[0] == 1:
+    if g.row[0] == 1 or g.n <= SHORT_ROW:
         g.rows_per_task = (g.rows_per_task + TILE_ROWS - 1) // TILE_ROWS * TILE_ROWS
     g.rows_per_task = max(1, min(g.rows_per_task, g.n_rows))
     g.tasks_per_outer = (g.n_rows + g.rows_per_task - 1) // g.rows_per_task
     g.n_tasks = g.n_outer * g.tasks_per_outer
-    return g
 
 
 cdef Rows _flat_rows(fsm_idx nrows, fsm_idx n, char *x, char *y, fsm_idx item, fsm_idx y_row):
@@ -268,9 +274,7 @@ cdef Rows _flat_rows(fsm_idx nrows, fsm_idx n, char *x, char *y, fsm_idx item, f
     g.item[0] = g.item[1] = item
     g.elem[0] = g.elem[1] = 1
     g.row[0], g.row[1] = n, y_row
-    g.rows_per_task = max(1, min(TASK_ELEMENTS // max(n, 1), nrows))
-    g.tasks_per_outer = (nrows + g.rows_per_task - 1) // g.rows_per_task
-    g.n_tasks = g.tasks_per_outer
+    _partition(&g)
     return g
 
 
