@@ -144,13 +144,7 @@ def _check_where(where, shape, func):
 def _mask3(mask, axes, ax, order):
     """The mask's 3-D view in the input's merge order; a copy in that order only
     when its (broadcast) strides have none."""
-    if mask is None:
-        return None
-    rows = _rows(mask, axes)[0]
-    m3, _ = _view3(rows, ax, order)
-    if m3 is None:
-        m3, _ = _view3(np.array(rows, order=order), ax, order)
-    return m3
+    return None if mask is None else _view3_like(_rows(mask, axes)[0], ax, order)
 
 
 def _is_dask(x):
@@ -231,6 +225,14 @@ def _input3(a, axis):
         a = np.ascontiguousarray(a)
         v, order = _view3(a, axis)
     return a, v, order
+
+
+def _view3_like(a, ax, order):
+    """a's 3-D view merged in `order`, or that of a copy in that order."""
+    v, _ = _view3(a, ax, order)
+    if v is None:
+        v, _ = _view3(np.array(a, order=order), ax, order)
+    return v
 
 
 def _out3(a, axis, order, x3):
@@ -543,14 +545,6 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=No
 
 
 # ---- backward passes ---------------------------------------------------------
-
-def _view3_like(a, ax, order):
-    """a's 3-D view merged in `order`, or that of a copy in that order."""
-    v, _ = _view3(a, ax, order)
-    if v is None:
-        v, _ = _view3(np.array(a, order=order), ax, order)
-    return v
-
 
 def _backward(op, func, a, g, axis, temperature, out, num_threads):
     a, g = np.asarray(a), np.asarray(g)
