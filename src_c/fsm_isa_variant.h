@@ -8,6 +8,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>   /* the max instruction (fsm_rows.inc: vmax) */
+#endif
 
 #include "fsm_dd.h"
 #include "fsm_half.h"
