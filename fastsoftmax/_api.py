@@ -113,11 +113,6 @@ def _kernel_result(compute, result):
 
 # ---- temperature and mask ---------------------------------------------------
 
-def _is_one(temperature):
-    """The default temperature (checked before validating it: the fast path)."""
-    return type(temperature) is float and temperature == 1.0
-
-
 def _check_temperature(temperature, func):
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
         raise TypeError(f"{func}: temperature must be a positive real number, not {temperature!r}")
@@ -291,13 +286,16 @@ def _finish(res, out, result_dtype):
 
 def _map(op, func, x, axis, dtype, temperature, where, out, num_threads):
     """softmax / log_softmax: an output of x's shape."""
+    if dtype is None and where is None and type(temperature) is float and temperature == 1.0:
+        # The fast path, tried first: it declines (None) anything but a plain
+        # ndarray (dask arrays too) and any out= it cannot write directly.
+        y = _kernels.run_last_axis(op, x, axis, 0 if num_threads is None else _check_threads(num_threads, func),
+                                   out)
+        if y is not None:
+            return y
     if _is_dask(x):
         return _to_dask(func, x, out, axis=axis, dtype=dtype, temperature=temperature, where=where,
                         num_threads=num_threads)
-    if out is None and dtype is None and where is None and _is_one(temperature):
-        y = _kernels.run_last_axis(op, x, axis, _requested_threads(num_threads, func))
-        if y is not None:
-            return y
     x = np.asarray(x)
     compute, result = _dtypes(func, x.dtype, dtype)
     axes = _axes(axis, x.ndim)
@@ -487,14 +485,15 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=No
     array([1000.69314718,          -inf])
     """
     func = "logsumexp"
+    if (b is None and not keepdims and not return_sign and dtype is None and where is None
+            and type(temperature) is float and temperature == 1.0):     # the fast path, as in _map
+        y = _kernels.run_last_axis(_kernels.LOGSUMEXP, x, axis,
+                                   0 if num_threads is None else _check_threads(num_threads, func), out)
+        if y is not None:
+            return y if y.ndim or out is not None else y[()]
     if _is_dask(x):
         return _to_dask(func, x, out, axis=axis, b=b, keepdims=keepdims, return_sign=return_sign,
                         dtype=dtype, temperature=temperature, where=where, num_threads=num_threads)
-    if (b is None and not keepdims and not return_sign and dtype is None and out is None
-            and where is None and _is_one(temperature)):
-        y = _kernels.run_last_axis(_kernels.LOGSUMEXP, x, axis, _requested_threads(num_threads, func))
-        if y is not None:
-            return y if y.ndim else y[()]
     x = np.asarray(x)
     if b is not None:      # b may broadcast x to more dimensions, as in SciPy
         x, b = np.broadcast_arrays(x, np.asarray(b))

@@ -439,18 +439,45 @@ cdef inline bint _plain_last_axis(object x, object axis):
             and (axis == -1 or axis == nd - 1))
 
 
-def run_last_axis(int op, object x, object axis, int requested_threads):
-    """The fast path of a call without out= or dtype=: op along the last axis of
-    a plain array (see _plain_last_axis) into a new array; None for any other x.
-    requested_threads: num_threads=, or 0 for the default."""
+cdef inline bint _plain_out(cnp.ndarray a, object out, int op):
+    """out can take op(a) on the fast path: an aligned, C-contiguous, writeable
+    native array of a's type and of the result's shape, either a itself or not
+    overlapping it (both are contiguous, so comparing the byte ranges is exact)."""
+    if type(out) is not cnp.ndarray:
+        return False
+    cdef cnp.ndarray o = <cnp.ndarray> out
+    cdef int nd = cnp.PyArray_NDIM(a) - (1 if op == OP_LOGSUMEXP else 0)
+    if (cnp.PyArray_TYPE(o) != cnp.PyArray_TYPE(a) or cnp.PyArray_NDIM(o) != nd
+            or not cnp.PyArray_IS_C_CONTIGUOUS(o) or not cnp.PyArray_ISALIGNED(o)
+            or not cnp.PyArray_ISNOTSWAPPED(o) or not cnp.PyArray_ISWRITEABLE(o)):
+        return False
+    cdef int k
+    for k in range(nd):
+        if cnp.PyArray_DIM(o, k) != cnp.PyArray_DIM(a, k):
+            return False
+    cdef char *xa = <char *> cnp.PyArray_DATA(a)
+    cdef char *oa = <char *> cnp.PyArray_DATA(o)
+    return (oa == xa and op != OP_LOGSUMEXP) or oa + cnp.PyArray_NBYTES(o) <= xa or xa + cnp.PyArray_NBYTES(a) <= oa
+
+
+def run_last_axis(int op, object x, object axis, int requested_threads, object out=None):
+    """The fast path of a call without dtype= or options: op along the last axis
+    of a plain array (see _plain_last_axis) into a new array, or into out when
+    _plain_out accepts it; None for any other x or out (the general path then
+    checks and handles them).  requested_threads: num_threads=, or 0 for the
+    default."""
     if not _plain_last_axis(x, axis):
         return None
     cdef cnp.ndarray a = <cnp.ndarray> x
+    if out is not None and not _plain_out(a, out, op):
+        return None
     cdef int nd = cnp.PyArray_NDIM(a)
     cdef fsm_idx n = cnp.PyArray_DIM(a, nd - 1)
     cdef fsm_idx size = cnp.PyArray_SIZE(a)
     cdef cnp.ndarray y
-    if op == OP_LOGSUMEXP:
+    if out is not None:
+        y = <cnp.ndarray> out
+    elif op == OP_LOGSUMEXP:
         y = cnp.PyArray_EMPTY(nd - 1, cnp.PyArray_DIMS(a), cnp.PyArray_TYPE(a), 0)
     else:
         y = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(a), cnp.PyArray_TYPE(a), 0)

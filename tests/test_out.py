@@ -164,6 +164,29 @@ def test_logsumexp_out_inside_input(axis):
     np.testing.assert_array_equal(out, expected)
 
 
+@pytest.mark.parametrize("gap", [-7, -1, 0, 1, 7], ids=lambda g: f"gap{g}")
+@pytest.mark.parametrize("dtype", util.FLOATS, ids=str)
+@pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_contiguous_out_around_contiguous_input(func, dtype, gap):
+    """C-contiguous x and out in one buffer (the fast path's own overlap test):
+    out starts `gap` elements after x ends (negative: overlapping x's tail) or,
+    mirrored, ends `gap` elements before x starts."""
+    shape = (6, 50)
+    n_out = 6 if func == "logsumexp" else 300
+    out_shape = shape[:-1] if func == "logsumexp" else shape
+    for out_first in (False, True):
+        buf = np.random.default_rng(7).normal(0, 3, 300 + n_out + 20).astype(dtype)
+        if out_first:      # out, gap, x
+            start = max(0, -gap) + 10
+            out, x = buf[start - 10:start - 10 + n_out], buf[start - 10 + n_out + gap:][:300]
+        else:              # x, gap, out
+            x, out = buf[:300], buf[300 + gap:300 + gap + n_out]
+        x, out = x.reshape(shape), out.reshape(out_shape)
+        expected = FUNCS[func](x.copy(), axis=-1)
+        assert FUNCS[func](x, axis=-1, out=out) is out
+        np.testing.assert_array_equal(out, expected, err_msg=f"out_first={out_first}")
+
+
 # ---- byte order, dtypes, keepdims ----------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", util.FLOATS, ids=str)
