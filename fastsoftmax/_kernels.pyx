@@ -95,12 +95,13 @@ cdef extern from *:
     int fsm_omp_max_threads() nogil
 
 ISA_NAMES = ("generic", "avx2", "avx512")
-# Calls below PARALLEL_MIN_ELEMENTS stay on one thread.  Work per parallel task
-# (small enough that a 64x1000 call gives every thread some), and the row
+# Calls below PARALLEL_MIN_ELEMENTS stay on one thread, and a call wakes at most
+# one thread per task.  Work per parallel task (small enough that a 64x1000
+# call keeps 8 threads busy: measured on 16 cores), and the row
 # multiple of a task when rows lie side by side or are short (a multiple of
 # every tile, so tasks split into whole tiles).
 cdef enum:
-    TASK_ELEMENTS = 1 << 14
+    TASK_ELEMENTS = 1 << 13
     TILE_ROWS = 64
     SHORT_ROW = 32
     PARALLEL_MIN_ELEMENTS = 1 << 15
@@ -339,6 +340,8 @@ cdef void _run(const Call *c, const Rows *g, int nthreads) noexcept nogil:
                                       g.elem[0], g.data[1] + (o * g.outer[1] + r * g.row[1]) * g.item[1],
                                       g.elem[1], g.n, c.opts.temperature, nthreads)
         return
+    if nthreads > g.n_tasks:     # no thread is woken for nothing
+        nthreads = <int> g.n_tasks
     if nthreads == 1:        # entering an OpenMP region costs more than a small call
         for t in range(g.n_tasks):
             _task(c, g, t)
