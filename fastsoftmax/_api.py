@@ -286,13 +286,6 @@ def _finish(res, out, result_dtype):
 
 def _map(op, func, x, axis, dtype, temperature, where, out, num_threads):
     """softmax / log_softmax: an output of x's shape."""
-    if dtype is None and where is None and type(temperature) is float and temperature == 1.0:
-        # The fast path, tried first: it declines (None) anything but a plain
-        # ndarray (dask arrays too) and any out= it cannot write directly.
-        y = _kernels.run_last_axis(op, x, axis, 0 if num_threads is None else _check_threads(num_threads, func),
-                                   out)
-        if y is not None:
-            return y
     if _is_dask(x):
         return _to_dask(func, x, out, axis=axis, dtype=dtype, temperature=temperature, where=where,
                         num_threads=num_threads)
@@ -391,6 +384,9 @@ def softmax(x, axis=-1, *, dtype=None, temperature=1.0, where=None, out=None, nu
     array([[0. , 1. ],
            [0.5, 0.5]])
     """
+    y = _kernels.fast_call(_kernels.SOFTMAX, x, axis, dtype, temperature, where, out, num_threads)
+    if y is not None:
+        return y
     return _map(_kernels.SOFTMAX, "softmax", x, axis, dtype, temperature, where, out, num_threads)
 
 
@@ -425,6 +421,9 @@ def log_softmax(x, axis=-1, *, dtype=None, temperature=1.0, where=None, out=None
     >>> fsm.log_softmax(np.array([1000.0, 0.0]))
     array([    0., -1000.])
     """
+    y = _kernels.fast_call(_kernels.LOG_SOFTMAX, x, axis, dtype, temperature, where, out, num_threads)
+    if y is not None:
+        return y
     return _map(_kernels.LOG_SOFTMAX, "log_softmax", x, axis, dtype, temperature, where, out, num_threads)
 
 
@@ -485,12 +484,10 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=No
     array([1000.69314718,          -inf])
     """
     func = "logsumexp"
-    if (b is None and not keepdims and not return_sign and dtype is None and where is None
-            and type(temperature) is float and temperature == 1.0):     # the fast path, as in _map
-        y = _kernels.run_last_axis(_kernels.LOGSUMEXP, x, axis,
-                                   0 if num_threads is None else _check_threads(num_threads, func), out)
+    if b is None and not keepdims and not return_sign:
+        y = _kernels.fast_call(_kernels.LOGSUMEXP, x, axis, dtype, temperature, where, out, num_threads)
         if y is not None:
-            return y if y.ndim or out is not None else y[()]
+            return y
     if _is_dask(x):
         return _to_dask(func, x, out, axis=axis, b=b, keepdims=keepdims, return_sign=return_sign,
                         dtype=dtype, temperature=temperature, where=where, num_threads=num_threads)

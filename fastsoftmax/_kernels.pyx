@@ -463,12 +463,20 @@ cdef inline bint _plain_out(cnp.ndarray a, object out, int op):
     return (oa == xa and op != OP_LOGSUMEXP) or oa + cnp.PyArray_NBYTES(o) <= xa or xa + cnp.PyArray_NBYTES(a) <= oa
 
 
-def run_last_axis(int op, object x, object axis, int requested_threads, object out=None):
-    """The fast path of a call without dtype= or options: op along the last axis
-    of a plain array (see _plain_last_axis) into a new array, or into out when
-    _plain_out accepts it; None for any other x or out (the general path then
-    checks and handles them).  requested_threads: num_threads=, or 0 for the
-    default."""
+def fast_call(int op, object x, object axis, object dtype, object temperature, object where, object out,
+              object num_threads):
+    """The whole call, when it takes the fast path: no dtype=, where= or
+    temperature, a plain array (_plain_last_axis) along its last axis, out=
+    None or one _plain_out accepts, num_threads= None or a positive int.  Returns
+    the result (a NumPy scalar for logsumexp of 1-d input), or None for every
+    other call: the general path takes those, and checks their arguments."""
+    if dtype is not None or where is not None or type(temperature) is not float or temperature != 1.0:
+        return None
+    cdef int requested = 0           # the default
+    if num_threads is not None:
+        if type(num_threads) is not int or not 1 <= num_threads <= 1 << 30:
+            return None
+        requested = num_threads
     if not _plain_last_axis(x, axis):
         return None
     cdef cnp.ndarray a = <cnp.ndarray> x
@@ -487,7 +495,9 @@ def run_last_axis(int op, object x, object axis, int requested_threads, object o
     cdef Call c = _call(op, a, None, 1.0)
     cdef Rows g = _flat_rows(size // n, n, <char *> cnp.PyArray_DATA(a), <char *> cnp.PyArray_DATA(y),
                              cnp.PyArray_ITEMSIZE(a), 1 if op == OP_LOGSUMEXP else n)
-    cdef int nthreads = threads_for(size, requested_threads)
+    cdef int nthreads = threads_for(size, requested)
     with nogil:
         _run(&c, &g, nthreads)
+    if out is None and nd == 1 and op == OP_LOGSUMEXP:
+        return y[()]
     return y
