@@ -172,3 +172,37 @@ def test_out_is_refused_for_ml_ops(capsys):
         bench.main(["--ops", "cross_entropy", "--shapes", "3x40", "--out"])
     assert e.value.code == 2
     assert "has no out=" in capsys.readouterr().err
+
+
+def _bench_scaling():
+    """bench/bench_scaling.py, imported from its path (bench/ is not a package)."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "bench" / "bench_scaling.py"
+    spec = importlib.util.spec_from_file_location("bench_scaling", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_scaling_script_thread_counts():
+    scaling = _bench_scaling()
+    assert scaling.thread_counts(None, 16) == ([1, 2, 4, 8, 16], [])
+    assert scaling.thread_counts(None, 6) == ([1, 2, 4, 6], [])
+    assert scaling.thread_counts("2,64", 2) == ([1, 2], [64])
+    with pytest.raises(ValueError):
+        scaling.thread_counts("0,2", 2)
+
+
+def test_scaling_script_on_a_tiny_case():
+    """One tiny case on 1 and 2 threads: bitwise identical, and a table with a
+    column per thread count."""
+    scaling = _bench_scaling()
+    case = bench.Case("softmax", (300, 40), -1, "float32")
+    res = scaling.run_case(case, [1, 2], 1, None)
+    assert res["not_bitwise"] == [] and res["torch_error"] is None
+    assert set(res["impls"]) == {"fastsoftmax"}
+    text = scaling.report(scaling.header([1, 2], [], 1, None, "not imported"), [res])
+    (table,) = _tables(text)
+    assert table[0] == ["op", "shape", "dtype", "impl", "1t", "2t"]
+    assert table[2][:4] == ["softmax", "300x40", "float32", "fastsoftmax"]
