@@ -14,6 +14,8 @@ extern const fsm_isa_table fsm_table_avx512;
 #define FSM_X86_VARIANTS 0
 #endif
 
+_Thread_local _Alignas(64) unsigned char fsm_scratch[FSM_SCRATCH_BYTES];
+
 int fsm_isa_compiled(int isa)
 {
     return isa == FSM_ISA_GENERIC || (FSM_X86_VARIANTS && (isa == FSM_ISA_AVX2 || isa == FSM_ISA_AVX512));
