@@ -14,7 +14,7 @@ extern const fsm_isa_table fsm_table_avx512;
 #define FSM_X86_VARIANTS 0
 #endif
 
-_Thread_local _Alignas(64) unsigned char fsm_scratch[FSM_SCRATCH_BYTES];
+_Thread_local unsigned char fsm_scratch[FSM_SCRATCH_BYTES];
 
 int fsm_isa_compiled(int isa)
 {

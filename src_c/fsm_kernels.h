@@ -103,8 +103,9 @@ int fsm_best_isa(void);
 /* A per-thread scratch buffer for the kernels (fsm_rows.inc: packed_cols_tile):
  * too large for the stack of every thread (musl gives threads 128 KB), and
  * thread-local so that concurrent calls never share it. */
-#define FSM_SCRATCH_BYTES (256 * 1024)
-extern _Thread_local _Alignas(64) unsigned char fsm_scratch[FSM_SCRATCH_BYTES];
+#define FSM_SCRATCH_BYTES (256 * 1024 + 64)      /* + 64: aligned to a cache line by the user */
+extern _Thread_local unsigned char fsm_scratch[FSM_SCRATCH_BYTES];
+
 /* Whether an instruction set's kernels were compiled into this build. */
 int fsm_isa_compiled(int isa);
 int fsm_isa_supported_by_cpu(int isa);
