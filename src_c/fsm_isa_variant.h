@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 #if defined(__x86_64__)
-#include <immintrin.h>   /* the max instruction (fsm_rows.inc: vmax) */
+#include <immintrin.h>   /* fsm_rows.inc: vmax, widen */
 #endif
 
 #include "fsm_dd.h"
