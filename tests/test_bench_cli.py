@@ -28,6 +28,17 @@ def _tables(text):
     return tables
 
 
+def _one_table(text):
+    """The header and rows of the one Markdown table in `text`, checked to be
+    well formed (as many cells in every row, a separator row)."""
+    (table,) = _tables(text)
+    head, sep, *rows = table
+    assert all(len(r) == len(head) for r in table)
+    assert all(set(c) <= set(":-") for c in sep)
+    return head, rows
+
+
+
 def _fresh(*classes):
     """New instances (available() caches its answer per instance)."""
     return [cls() for cls in classes]
@@ -36,12 +47,8 @@ def _fresh(*classes):
 def test_every_installed_library_agrees(capsys, tmp_path):
     path = tmp_path / "bench.json"
     results = bench.main(TINY + ["--ops", "softmax,log_softmax,logsumexp", "--json", str(path)])
-    out = capsys.readouterr().out
-    (table,) = _tables(out)
-    head, sep, *rows = table
+    head, rows = _one_table(capsys.readouterr().out)
     assert len(rows) == len(results) == 3 * 2 * 2
-    assert all(len(r) == len(head) for r in table)
-    assert all(set(c) <= set(":-") for c in sep)
     assert head[:3] == ["op", "shape", "dtype"]
     for res in results:
         for name, r in res["impls"].items():
@@ -104,11 +111,8 @@ ML_TINY = ["--ops", "softmax,masked_softmax,cross_entropy", "--shapes", "3x40", 
 def test_ml_ops_agree(capsys):
     results = bench.main(ML_TINY)
     out = capsys.readouterr().out
-    (table,) = _tables(out)
-    head, sep, *rows = table
+    head, rows = _one_table(out)
     assert len(rows) == len(results) == 3 * 3 * 2
-    assert all(len(r) == len(head) for r in table)
-    assert all(set(c) <= set(":-") for c in sep)
     assert {r[0] for r in rows} == {"softmax", "masked_softmax", "cross_entropy"}
     assert {r[2] for r in rows} == {"float32", "float16"}
     for res in results:
@@ -203,6 +207,6 @@ def test_scaling_script_on_a_tiny_case():
     assert res["not_bitwise"] == [] and res["torch_error"] is None
     assert set(res["impls"]) == {"fastsoftmax"}
     text = scaling.report(scaling.header([1, 2], [], 1, None, "not imported"), [res])
-    (table,) = _tables(text)
-    assert table[0] == ["op", "shape", "dtype", "impl", "1t", "2t"]
-    assert table[2][:4] == ["softmax", "300x40", "float32", "fastsoftmax"]
+    head, rows = _one_table(text)
+    assert head == ["op", "shape", "dtype", "impl", "1t", "2t"]
+    assert rows[0][:4] == ["softmax", "300x40", "float32", "fastsoftmax"]
