@@ -49,13 +49,9 @@ def _check_threads(n, func):
     return int(n)
 
 
-def _requested_threads(num_threads, func):
-    """num_threads= as the kernels take it: 0 for the default."""
-    return 0 if num_threads is None else _check_threads(num_threads, func)
-
-
 def _threads_for(num_threads, size, func):
-    return _kernels.threads_for(size, _requested_threads(num_threads, func))
+    """Threads for a call on `size` elements (num_threads=None: the default, 0)."""
+    return _kernels.threads_for(size, 0 if num_threads is None else _check_threads(num_threads, func))
 
 
 # ---- dtypes ----------------------------------------------------------------
