@@ -8,6 +8,7 @@
 extern const fsm_isa_table fsm_table_generic;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define FSM_X86_VARIANTS 1
+#include <cpuid.h>
 extern const fsm_isa_table fsm_table_avx2;
 extern const fsm_isa_table fsm_table_avx512;
 #else
@@ -21,16 +22,26 @@ int fsm_isa_compiled(int isa)
     return isa == FSM_ISA_GENERIC || (FSM_X86_VARIANTS && (isa == FSM_ISA_AVX2 || isa == FSM_ISA_AVX512));
 }
 
+#if FSM_X86_VARIANTS
+/* F16C (CPUID.1:ECX bit 29), which every AVX2 CPU has; GCC 12's
+ * __builtin_cpu_supports does not know it. */
+static int fsm_cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 int fsm_isa_supported_by_cpu(int isa)
 {
     if (!fsm_isa_compiled(isa)) return 0;
 #if FSM_X86_VARIANTS
     __builtin_cpu_init();
     if (isa == FSM_ISA_AVX2)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && fsm_cpu_has_f16c();
     if (isa == FSM_ISA_AVX512)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
-               __builtin_cpu_supports("fma");
+               __builtin_cpu_supports("fma") && fsm_cpu_has_f16c();
 #endif
     return 1;
 }

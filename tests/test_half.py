@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import fastsoftmax as fsm
+from fastsoftmax import _kernels
 
 from . import ml_reference as ref
 from . import util
@@ -285,3 +286,48 @@ def test_half_cross_entropy_special_values_and_layouts(dt):
         loss, grad = fsm.cross_entropy(a, t, return_grad=True, temperature=0.5)
         np.testing.assert_allclose(loss, expected[0], rtol=4 * np.finfo(F32).eps, err_msg=layout)
         assert_within_one_ulp(grad, expected[1].astype(np.float64), dt, f"grad {layout}")
+
+
+# ---- the conversions, on every instruction-set path ---------------------------------------
+# x86 converts float16 in hardware (F16C, AVX-512F) and elsewhere in portable C:
+# both must give exactly NumPy's conversions (round to nearest even), NaN aside.
+
+@pytest.fixture(params=_kernels.available_isas())
+def isa(request):
+    before = _kernels.isa()
+    _kernels.set_isa(request.param)
+    try:
+        yield request.param
+    finally:
+        _kernels.set_isa(before)
+
+
+@pytest.mark.parametrize("dt", HALF)
+def test_every_half_value_converts_exactly(isa, dt):
+    """logsumexp of one element is the element: every bit pattern in, and out."""
+    x = np.arange(1 << 16, dtype=np.uint16).view(dt).reshape(-1, 1)
+    got = fsm.logsumexp(x, axis=1)
+    assert got.dtype == dt
+    with np.errstate(invalid="ignore"):           # signalling NaNs among the patterns
+        nan_ = np.isnan(x[:, 0].astype(np.float32))
+        zero = x[:, 0].astype(np.float32) == 0
+    assert (np.isnan(got.astype(np.float32)) == nan_).all()
+    # bit for bit, but -0 gives +0 (-0 + log(1)) as in IEEE arithmetic
+    same = ~nan_ & ~zero
+    assert (got[same].view(np.uint16) == x[same, 0].view(np.uint16)).all()
+    assert (got[zero].view(np.uint16) == 0).all()
+
+
+@pytest.mark.parametrize("dt", HALF)
+@pytest.mark.parametrize("func", MAPS)
+def test_half_results_are_the_float32_results_rounded(isa, func, dt):
+    """The half result is the float32 computation of the same call rounded to
+    nearest even, as NumPy rounds it, bit for bit: outputs from the largest to
+    subnormals and 0 (rows of 1000 and of 7, N(0, 30))."""
+    for shape in ((64, 1000), (300, 7)):
+        x = _normal(shape, 5, scale=np.sqrt(30.0)).astype(dt)
+        got = FUNCS[func](x)
+        want = FUNCS[func](x, dtype=F32).astype(dt)
+        assert got.dtype == dt
+        assert (got.view(np.uint16) == want.view(np.uint16)).all(), \
+            f"{func} {shape}: {np.count_nonzero(got.view(np.uint16) != want.view(np.uint16))} differ"
