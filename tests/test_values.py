@@ -93,6 +93,30 @@ def test_row_lengths_around_vector_and_block_sizes(func, n):
             util.ASSERT_CLOSE[func](FUNCS[func](a), util.reference(func, a, -1), dtype, what)
 
 
+@pytest.mark.parametrize("n", [1, 7, 100, 1024])
+@pytest.mark.parametrize("dtype", util.FLOATS, ids=str)
+@pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_special_rows_among_plain_rows(func, dtype, n):
+    """Rows are computed a few at a time, each row's last step after the next
+    row's first (the kernels' plain_rows): a NaN, +inf, all -inf or all-equal
+    row among ordinary rows, first, last or in the middle, gives exactly what
+    the row gives alone, also in place."""
+    f = FUNCS[func]
+    x = np.random.default_rng(n).normal(0.0, 3.0, (12, n)).astype(dtype)
+    x[0, n // 2] = np.nan
+    x[3, :] = -np.inf
+    x[5, n - 1] = np.inf
+    x[7, :] = 1.5
+    x[11, 0] = np.nan
+    alone = np.stack([f(x[r:r + 1], axis=-1)[0] for r in range(x.shape[0])])
+    together = f(x, axis=-1)
+    assert together.tobytes() == alone.tobytes()
+    if func != "logsumexp":
+        y = x.copy()
+        assert f(y, axis=-1, out=y) is y
+        assert y.tobytes() == alone.tobytes()
+
+
 @pytest.mark.parametrize("func", util.FUNCTIONS)
 def test_input_never_modified_with_dtype(func):
     """The dtype= path (a cast before the kernels) does not write the input either
