@@ -10,6 +10,7 @@ import pytest
 import fastsoftmax as fsm
 from fastsoftmax import _kernels
 
+from . import ml_reference as ref
 from . import util
 
 FUNCS = {name: getattr(fsm, name) for name in util.FUNCTIONS}
@@ -118,6 +119,29 @@ def test_generator_sample(isa, func):
 def test_large(isa, func):
     for desc, x in util.large_arrays():
         util.ASSERT_CLOSE[func](FUNCS[func](x), util.reference(func, x, -1), x.dtype, f"{func} [{isa}] {desc}")
+
+
+@pytest.mark.parametrize("kind", ["index", "prob"])
+def test_cross_entropy(isa, kind):
+    """cross_entropy's kernels, short rows (a transposed tile) and long rows, against
+    the wide-precision reference: weights, label smoothing, ignore_index, temperature."""
+    rng = np.random.default_rng(3)
+    for dtype in util.FLOATS:
+        for shape in ((150, 7), (300, 32), (20, 1000)):
+            logits = rng.normal(0.0, 3.0, shape).astype(dtype)
+            if kind == "index":
+                target = rng.integers(0, shape[1], shape[0])
+                target[::5] = 2
+                ignore = dict(ignore_index=2)
+            else:
+                q = rng.random(shape)
+                target, ignore = (q / q.sum(axis=1, keepdims=True)).astype(dtype), {}
+            weight = rng.uniform(0.5, 2.0, shape[1]).astype(dtype)
+            for T in (1.0, 0.5):
+                kw = dict(temperature=T, weight=weight, label_smoothing=0.1, reduction="none", **ignore)
+                loss, grad = fsm.cross_entropy(logits, target, return_grad=True, **kw)
+                ref.check_cross_entropy(loss, grad, logits, target,
+                                        f"cross_entropy [{isa}] {dtype} {shape} {kind} T={T}", **kw)
 
 
 def test_threads_identical(isa):
