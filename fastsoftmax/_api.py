@@ -317,6 +317,7 @@ def _map(op, func, x, axis, dtype, temperature, where, out, num_threads):
     return _finish(_unrows(y, axes, moved_shape), out, result)
 
 
+@_kernels.fast_path(_kernels.SOFTMAX)
 def softmax(x, axis=-1, *, dtype=None, temperature=1.0, where=None, out=None, num_threads=None):
     """Softmax along an axis: ``exp(x) / sum(exp(x), axis)``, computed stably.
 
@@ -380,12 +381,10 @@ def softmax(x, axis=-1, *, dtype=None, temperature=1.0, where=None, out=None, nu
     array([[0. , 1. ],
            [0.5, 0.5]])
     """
-    y = _kernels.fast_call(_kernels.SOFTMAX, x, axis, dtype, temperature, where, out, num_threads)
-    if y is not None:
-        return y
     return _map(_kernels.SOFTMAX, "softmax", x, axis, dtype, temperature, where, out, num_threads)
 
 
+@_kernels.fast_path(_kernels.LOG_SOFTMAX)
 def log_softmax(x, axis=-1, *, dtype=None, temperature=1.0, where=None, out=None, num_threads=None):
     """Logarithm of softmax along an axis: ``x - logsumexp(x, axis)``, computed stably.
 
@@ -417,12 +416,10 @@ def log_softmax(x, axis=-1, *, dtype=None, temperature=1.0, where=None, out=None
     >>> fsm.log_softmax(np.array([1000.0, 0.0]))
     array([    0., -1000.])
     """
-    y = _kernels.fast_call(_kernels.LOG_SOFTMAX, x, axis, dtype, temperature, where, out, num_threads)
-    if y is not None:
-        return y
     return _map(_kernels.LOG_SOFTMAX, "log_softmax", x, axis, dtype, temperature, where, out, num_threads)
 
 
+@_kernels.fast_path(_kernels.LOGSUMEXP)
 def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=None,
               temperature=1.0, where=None, out=None, num_threads=None):
     """``log(sum(b * exp(x), axis))``, computed stably.
@@ -480,10 +477,6 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=No
     array([1000.69314718,          -inf])
     """
     func = "logsumexp"
-    if b is None and not keepdims and not return_sign:
-        y = _kernels.fast_call(_kernels.LOGSUMEXP, x, axis, dtype, temperature, where, out, num_threads)
-        if y is not None:
-            return y
     if _is_dask(x):
         return _to_dask(func, x, out, axis=axis, b=b, keepdims=keepdims, return_sign=return_sign,
                         dtype=dtype, temperature=temperature, where=where, num_threads=num_threads)

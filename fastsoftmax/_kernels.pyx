@@ -7,6 +7,8 @@ pairs; they are split into tasks that OpenMP runs in parallel with the GIL
 released.  Each row is computed by one thread from start to end, so results do
 not depend on the number of threads.
 """
+import functools
+
 cimport numpy as cnp
 from cython.parallel cimport prange
 
@@ -463,8 +465,8 @@ cdef inline bint _plain_out(cnp.ndarray a, object out, int op):
     return (oa == xa and op != OP_LOGSUMEXP) or oa + cnp.PyArray_NBYTES(o) <= xa or xa + cnp.PyArray_NBYTES(a) <= oa
 
 
-def fast_call(int op, object x, object axis, object dtype, object temperature, object where, object out,
-              object num_threads):
+cdef object _fast_call(int op, object x, object axis, object dtype, object temperature, object where,
+                       object out, object num_threads):
     """The whole call, when it takes the fast path: no dtype=, where= or
     temperature, a plain array (_plain_last_axis) along its last axis, out=
     None or one _plain_out accepts, num_threads= None or a positive int.  Returns
@@ -501,3 +503,39 @@ def fast_call(int op, object x, object axis, object dtype, object temperature, o
     if out is None and nd == 1 and op == OP_LOGSUMEXP:
         return y[()]
     return y
+
+
+cdef object _entry(int op, object general, object x, object axis, object dtype, object temperature,
+                   object where, object out, object num_threads):
+    y = _fast_call(op, x, axis, dtype, temperature, where, out, num_threads)
+    if y is not None:
+        return y
+    return general(x, axis, dtype=dtype, temperature=temperature, where=where, out=out,
+                   num_threads=num_threads)
+
+
+def fast_path(int op):
+    """Decorator: the public function for op (softmax, log_softmax, logsumexp),
+    which takes the fast path (_fast_call) itself and hands every other call to
+    the decorated function of _api.py, whose name, docstring and signature it
+    carries.  Compiled, it saves a Python call: about 0.3 us, a fifth of a small
+    call.  Each op has its own def so that argument errors name the function."""
+    def decorate(general):
+        def softmax(x, axis=-1, *, dtype=None, temperature=1.0, where=None, out=None, num_threads=None):
+            return _entry(op, general, x, axis, dtype, temperature, where, out, num_threads)
+
+        def log_softmax(x, axis=-1, *, dtype=None, temperature=1.0, where=None, out=None, num_threads=None):
+            return _entry(op, general, x, axis, dtype, temperature, where, out, num_threads)
+
+        def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=None,
+                      temperature=1.0, where=None, out=None, num_threads=None):
+            if b is None and not keepdims and not return_sign:
+                y = _fast_call(op, x, axis, dtype, temperature, where, out, num_threads)
+                if y is not None:
+                    return y
+            return general(x, axis, b=b, keepdims=keepdims, return_sign=return_sign, dtype=dtype,
+                           temperature=temperature, where=where, out=out, num_threads=num_threads)
+
+        entry = {OP_SOFTMAX: softmax, OP_LOG_SOFTMAX: log_softmax, OP_LOGSUMEXP: logsumexp}[op]
+        return functools.update_wrapper(entry, general)
+    return decorate

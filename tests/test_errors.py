@@ -1,4 +1,7 @@
 """Bad input gets a clear exception of the right type whose message names the problem."""
+import inspect
+import pickle
+
 import numpy as np
 import pytest
 
@@ -172,6 +175,31 @@ def test_set_num_threads_bad_values(n, exc):
 
 
 # ---- logsumexp's b and the rest -------------------------------------------------------
+
+# ---- the call itself ------------------------------------------------------------------
+# softmax, log_softmax and logsumexp are compiled entries (_kernels.fast_path)
+# wrapping the functions of _api.py: they must still read as those functions.
+
+@ALL
+def test_unknown_keyword_names_the_function(func):
+    with pytest.raises(TypeError, match=rf"^{func}\(\) got an unexpected keyword argument 'axes'"):
+        FUNCS[func](X, axes=0)
+
+
+@ALL
+def test_too_many_positional_arguments(func):
+    with pytest.raises(TypeError, match=rf"^{func}\(\) takes at most 2 positional arguments"):
+        FUNCS[func](X, -1, None)
+
+
+@ALL
+def test_public_function_reads_as_the_documented_one(func):
+    f = FUNCS[func]
+    general = f.__wrapped__
+    assert (f.__name__, f.__module__, f.__doc__) == (func, "fastsoftmax._api", general.__doc__)
+    assert inspect.signature(f) == inspect.signature(general)
+    assert pickle.loads(pickle.dumps(f)) is f
+
 
 def test_logsumexp_b_not_broadcastable():
     with pytest.raises(ValueError, match="broadcast"):
