@@ -66,6 +66,25 @@ def test_columns_many_rows_side_by_side(isa, func):
                 util.ASSERT_CLOSE[func](FUNCS[func](x, axis=0), util.reference(func, x, 0), dtype, what)
 
 
+@pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_column_tiles_every_run_count(isa, func):
+    """Axis 0 through the packed column tiles, which take four runs at a time:
+    run counts of every remainder mod 4, around the prefetch distance and the
+    1024-run blocks, tiles of one and of several vectors, with the max
+    repeated (the counted terms), with and without a temperature."""
+    rng = np.random.default_rng(2)
+    for dtype in util.FLOATS:
+        for n in (4, 5, 6, 7, 19, 21, 22, 23, 1023, 1025, 1026, 2051):
+            for width in (16, 48, 67):
+                x = rng.normal(0, 8, (n, width)).astype(dtype)
+                x[n // 2, ::3] = x.max()
+                what = f"{func} [{isa}] {dtype} ({n}, {width}) axis 0"
+                util.ASSERT_CLOSE[func](FUNCS[func](x, axis=0), util.reference(func, x, 0), dtype, what)
+                # T = 0.5: x / T is exact, so the reference takes it as given
+                util.ASSERT_CLOSE[func](FUNCS[func](x, axis=0, temperature=0.5),
+                                        util.reference(func, x * 2, 0), dtype, what + " T=0.5")
+
+
 def _special_matrices(n, dtype):
     """(name, matrix): row k has its special value(s) at position k."""
     rng = np.random.default_rng(n)
