@@ -101,10 +101,15 @@ ISA_NAMES = ("generic", "avx2", "avx512")
 # one thread per task.  Work per parallel task (small enough that a 64x1000
 # call keeps 8 threads busy: measured on 16 cores), and the row
 # multiple of a task when rows lie side by side or are short (a multiple of
-# every tile, so tasks split into whole tiles).
+# every tile, so tasks split into whole tiles).  Side-by-side rows of at least
+# STRIP_MIN_N elements (in strips with 64-byte vectors: fsm_rows.inc's
+# use_strips) take tasks of at least STRIP_ROWS rows, as wide as a strip:
+# narrower strips read x in shorter runs (512 rows: 0.82-1.0x).
 cdef enum:
     TASK_ELEMENTS = 1 << 13
     TILE_ROWS = 64
+    STRIP_ROWS = 1024
+    STRIP_MIN_N = 820
     SHORT_ROW = 32
     PARALLEL_MIN_ELEMENTS = 1 << 15
 # At most LONG_ROWS rows of at least LONG_ROW_ELEMENTS are each split across
@@ -257,6 +262,8 @@ cdef void _partition(Rows *g) noexcept nogil:
     """Tasks of about TASK_ELEMENTS elements, whole tiles of side-by-side or short
     rows: the partition, and so every result bit, does not depend on the threads."""
     g.rows_per_task = max(1, TASK_ELEMENTS // max(g.n, 1))
+    if g.row[0] == 1 and g.n >= STRIP_MIN_N:
+        g.rows_per_task = max(g.rows_per_task, STRIP_ROWS)
     if g.row[0] == 1 or g.n <= SHORT_ROW:
         g.rows_per_task = (g.rows_per_task + TILE_ROWS - 1) // TILE_ROWS * TILE_ROWS
     g.rows_per_task = max(1, min(g.rows_per_task, g.n_rows))

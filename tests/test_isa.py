@@ -85,6 +85,58 @@ def test_column_tiles_every_run_count(isa, func):
                                         util.reference(func, x * 2, 0), dtype, what + " T=0.5")
 
 
+# Columns long enough for the strips on every instruction set (a column tile
+# would be under 5 vectors wide: n > 3276 for 16-byte vectors): 52 blocks of
+# 64 runs, and one run.
+STRIP_N = 3329
+
+
+def _strip_columns(rng):
+    """(name, x): axis-0 cases of the strips, special values in a few columns."""
+    n = STRIP_N
+    base = rng.normal(0, 4, (n, 70))
+    yield "normal", base
+    yield "max growing in every block", base + np.linspace(0, 80, n)[:, None]
+    x = base.copy()
+    x[n - 1, ::4] = 30                          # a new max in the last run
+    x[[n // 2, n // 2 + 1, n // 2 + 64], 1::4] = 30   # repeated, in two blocks
+    yield "late and repeated max", x
+    x = base.copy()
+    x[:70, 5] = -inf                            # a first block of -inf: tiles
+    x[2000:2100, 6] = -inf
+    x[:64, 9] = nan
+    yield "-inf and NaN blocks", x
+    x = base.copy()
+    x[3000, 7] = inf
+    x[3100, 8] = nan
+    x[3200, 10:12] = -inf
+    yield "+inf, NaN, -inf late", x
+
+
+@pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_column_strips(isa, func):
+    """Axis 0 through the strips (two reads of whole runs, a running max and
+    sum per lane, a block of runs at a time), with rescales when a lane's max
+    grows, the max terms counted across blocks, columns that fall back to
+    tiles, and in place; then a strip too wide for one pass."""
+    rng = np.random.default_rng(5)
+    for dtype in util.FLOATS:
+        for name, x in _strip_columns(rng):
+            x = x.astype(dtype)
+            what = f"{func} [{isa}] {dtype} {name}"
+            expected = util.reference(func, x, 0)
+            util.ASSERT_CLOSE[func](FUNCS[func](x, axis=0), expected, dtype, what)
+            util.ASSERT_CLOSE[func](FUNCS[func](x, axis=0, temperature=0.5),
+                                    util.reference(func, x * 2, 0), dtype, what + " T=0.5")
+            if func != "logsumexp":
+                y = x.copy()
+                FUNCS[func](y, axis=0, out=y)
+                util.ASSERT_CLOSE[func](y, expected, dtype, what + " in place")
+    x = rng.normal(0, 4, (STRIP_N, 1030))
+    util.ASSERT_CLOSE[func](FUNCS[func](x, axis=0), util.reference(func, x, 0), np.dtype(np.float64),
+                            f"{func} [{isa}] float64 ({STRIP_N}, 1030)")
+
+
 def _special_matrices(n, dtype):
     """(name, matrix): row k has its special value(s) at position k."""
     rng = np.random.default_rng(n)

@@ -35,7 +35,7 @@ def _with_specials(x, rng):
 
 # Larger than the threshold (2**17 elements) below which calls run on one thread.
 BIG = [((4096, 100), -1), ((100, 4096), 0), ((3, 100000), -1), ((40, 30, 150), 1),
-       ((500, 300), None), ((64, 4, 600), (0, 2))]
+       ((500, 300), None), ((64, 4, 600), (0, 2)), ((900, 2500), 0)]
 
 
 @pytest.mark.parametrize("shape,axis", BIG, ids=str)
