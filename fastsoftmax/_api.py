@@ -107,6 +107,22 @@ def _kernel_result(compute, result):
     return result if compute == _F32 and _is_half(result) else compute
 
 
+_F32_MAX = float(np.finfo(np.float32).max)
+_WIDER = {_F32: _F64, np.dtype(np.complex64): np.dtype(np.complex128)}
+
+
+def _kernel_dtype(compute, t):
+    """The dtype to compute in at temperature t: `compute`, or float64 (complex128)
+    for float32 (complex64) arithmetic when 1/t overflows float32 (t < 2.9e-39).
+
+    The float32 kernels scale x - max by 1/t, which float32 cannot hold then,
+    although (x - max) / t may be moderate (x - max can be as small as 1e-45);
+    the float64 kernels form (x - max) / t for every positive t, and the result
+    is rounded once more, to the result dtype.  Costs a cast of the input (and
+    out= is written through a temporary), only at such temperatures."""
+    return _WIDER.get(compute, compute) if 1.0 / t > _F32_MAX else compute
+
+
 # ---- temperature and mask ---------------------------------------------------
 
 def _check_temperature(temperature, func):
@@ -289,6 +305,7 @@ def _map(op, func, x, axis, dtype, temperature, where, out, num_threads):
     compute, result = _dtypes(func, x.dtype, dtype)
     axes = _axes(axis, x.ndim)
     t = _check_temperature(temperature, func)
+    compute = _kernel_dtype(compute, t)
     mask = _check_where(where, x.shape, func)
     out = _check_out(func, out, x.shape, result)
     nthreads = _threads_for(num_threads, x.size, func)
@@ -338,7 +355,9 @@ def softmax(x, axis=-1, *, dtype=None, temperature=1.0, where=None, out=None, nu
     temperature : float, optional
         Compute ``softmax(x / temperature)``, inside the kernels (no temporary
         array).  Must be positive and finite; as it tends to 0 the result tends
-        to the one-hot argmax, ties sharing equally.
+        to the one-hot argmax, ties sharing equally.  Below 2.9e-39, where its
+        reciprocal overflows float32, float32/float16/bfloat16 input is
+        computed in float64 (a temporary) and rounded to the result dtype.
     where : array_like of bool, optional
         Mask broadcastable to ``x``: False entries take no part and get 0.  A
         row without any True entry gives zeros (attention with every key
@@ -486,6 +505,7 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=No
     compute, result = _dtypes(func, x.dtype, dtype, complex_ok=True)
     axes = _axes(axis, x.ndim)
     t = _check_temperature(temperature, func)
+    compute = _kernel_dtype(compute, t)
     mask = _check_where(where, x.shape, func)
     if keepdims:
         shape = tuple(1 if i in axes else s for i, s in enumerate(x.shape))

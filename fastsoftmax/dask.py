@@ -49,6 +49,7 @@ from . import _api
 __all__ = ["softmax", "log_softmax", "logsumexp", "cross_entropy"]
 
 _F64 = np.dtype(np.float64)
+_F64_MAX = float(np.finfo(np.float64).max)
 
 
 # ---- arguments ---------------------------------------------------------------
@@ -106,9 +107,13 @@ def _log_weight(m, M, temperature):
     """``(m - M) / T`` in double (long double for float64), and 0 where m == M
     (also where both are +inf or both -inf): the log of the weight that takes
     a sum of exps relative to m to one relative to M.  As in the kernels, the
-    difference is multiplied by 1 / T rounded to double."""
-    with np.errstate(invalid="ignore"):
-        return np.where(m == M, 0, (m.astype(_wide(m.dtype)) - M) * (1.0 / temperature))
+    difference is multiplied by 1 / T rounded to double, or divided by T where
+    1 / T overflows double (a subnormal T)."""
+    wide = _wide(m.dtype)
+    inv = 1.0 / float(temperature)
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = m.astype(wide) - M
+        return np.where(m == M, 0, d * inv if inv <= _F64_MAX else d / wide.type(temperature))
 
 
 def _merge(pairs, axis, keepdims, temperature=1.0):

@@ -15,6 +15,8 @@ deviation 2.
 - The softmax error does not grow with n: at 10^6 (and 10^7) it is at most
   twice the error at 10^3 for the same distribution.
 - Tiny tails: logsumexp([0, -40]) == np.logaddexp(0, -40), and the like.
+- Temperatures whose reciprocal overflows the dtype, down to the smallest
+  subnormal: the bounds above, against mpmath on the exact x and T.
 - The long-double reference agrees with mpmath.
 """
 import json
@@ -202,6 +204,66 @@ def test_logsumexp_tiny_tail_relative(isa, name, dtype):
             wrong.append(f"{desc}: {got[np.argmax(err)]!r}, {err.max():.3g} ulps")
     assert not wrong, (f"logsumexp({name}) [{isa}] {dtype}, exact {expected!r}, bound {ulps:g} "
                        "ulps of the value; got " + "; ".join(wrong))
+
+
+# ---- temperatures whose reciprocal overflows -------------------------------------------------
+
+# (dtype, row, T) with 1/T above the dtype's largest number, where (x - max) / T
+# is still moderate: x - max can be as small as T.  The first two are the
+# float32 and float64 cases of the bug report.
+TINY_TEMPERATURE_ROWS = {
+    "float32 [0, -1.4e-45], T=1e-40": (F32, [0.0, -1.4e-45], 1e-40),
+    "float32 [3, 0, -1, -2, -5, -9] x 2^-149, T=2^-149": (F32, [3.0, 0.0, -1.0, -2.0, -5.0, -9.0], 2.0**-149),
+    "float32 [1e-39, 0, -1e-39, -2.5e-39], T=2.5e-39": (F32, [1e-39, 0.0, -1e-39, -2.5e-39], 2.5e-39),
+    "float32 [-3e-41, -5e-41, -1e-40], T=1e-40": (F32, [-3e-41, -5e-41, -1e-40], 1e-40),
+    "float64 [0, -5e-324], T=1e-320": (F64, [0.0, -5e-324], 1e-320),
+    "float64 [2, 0, -1, -3, -7] x 2^-1074, T=2^-1074": (F64, [2.0, 0.0, -1.0, -3.0, -7.0], 2.0**-1074),
+    "float64 [1e-308, 0, -5e-309, -2e-308], T=5e-309": (F64, [1e-308, 0.0, -5e-309, -2e-308], 5e-309),
+    "float64 [-3e-321, -5e-321], T=1e-320": (F64, [-3e-321, -5e-321], 1e-320),
+}
+
+
+def _tiny_temperature_row(name):
+    """The row (the "x 2^-k" ones multiplied out, exactly) and T."""
+    dtype, row, T = TINY_TEMPERATURE_ROWS[name]
+    if " x 2^-" in name:
+        row = [v * T for v in row]
+    return np.array(row, dtype), T
+
+
+def _exact_with_temperature(row, T):
+    """softmax, log_softmax and logsumexp of row / T with mpmath, from the exact
+    values of row and T, each rounded once to row's dtype."""
+    import mpmath
+
+    with mpmath.workdps(acc.MPMATH_DPS):
+        q = [mpmath.mpf(float(v)) / mpmath.mpf(T) for v in row]
+        m = max(q)
+        log_s = mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in q))
+        exact = {"softmax": np.array([mpmath.exp(v - m - log_s) for v in q], dtype=object),
+                 "log_softmax": np.array([v - m - log_s for v in q], dtype=object),
+                 "logsumexp": np.array(m + log_s, dtype=object)}
+    return {f: acc._mp_round(v, row.dtype) for f, v in exact.items()}
+
+
+@pytest.mark.parametrize("func", acc.FUNCTIONS)
+@pytest.mark.parametrize("name", TINY_TEMPERATURE_ROWS)
+def test_temperature_whose_reciprocal_overflows(isa, name, func):
+    """Within the bounds of the plain functions (the rows' |x - max| / T are a few
+    units: the rounding of (x - max) / T costs nothing measurable), alone, as 64
+    short rows (a lane each) and as 64 columns; not the limit T -> 0."""
+    row, T = _tiny_temperature_row(name)
+    expected = _exact_with_temperature(row, T)[func]
+    bound = acc.BOUNDS[func, row.dtype]
+    wrong = []
+    for desc, x, axis in _layouts(row):
+        got = FUNCS[func](x, axis=axis, temperature=T)
+        ref = np.broadcast_to(expected if axis == -1 or func == "logsumexp" else expected[:, None], got.shape)
+        err = acc.error(func, got, ref, row.dtype)
+        if not err <= bound:
+            wrong.append(f"{desc}: {acc.UNITS[func]} {err:.3g}, got {np.asarray(got).ravel()[:6]}")
+    assert not wrong, (f"{func}({name}) [{isa}], exact {expected!r}, bound {bound:g}: "
+                       + "; ".join(wrong))
 
 
 # ---- the reference itself -------------------------------------------------------------------

@@ -26,6 +26,8 @@ from dask.callbacks import Callback  # noqa: E402
 import fastsoftmax as fsm  # noqa: E402
 import fastsoftmax.dask as fsd  # noqa: E402
 
+from . import ml_reference as ref  # noqa: E402
+
 FUNCTIONS = ("softmax", "log_softmax", "logsumexp")
 ALL = pytest.mark.parametrize("func", FUNCTIONS)
 # float32 results within a few ulps of the in-memory function (the chunked
@@ -177,6 +179,22 @@ def test_numpy_input_becomes_one_chunk(client):
 def test_temperature(client, dtype, layout, temperature):
     x, dx = arrays(dtype, layout, -1)
     check_functions(client, x, dx, dict(temperature=temperature))
+
+
+@pytest.mark.parametrize("layout", ["one-chunk", "chunked"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_temperature_whose_reciprocal_overflows(client, dtype, layout):
+    """A T whose reciprocal overflows the dtype (1/T of a subnormal T overflows the
+    double of the chunks' merge too), on rows spread over a few T whose chunks'
+    maxima differ: the exact values, as the in-memory functions give them."""
+    T = {np.float32: 1e-40, np.float64: 1e-320}[dtype]
+    q = np.random.default_rng(8).normal(0.0, 3.0, (ROWS, N)) - np.repeat([3.0, 2.0, 1.0, 0.0], CHUNK)
+    x = (q * T).astype(dtype)
+    dx = da.from_array(x, chunks=((4, 4), LAYOUTS[layout]))
+    check_functions(client, x, dx, dict(temperature=T))
+    for func in FUNCTIONS:
+        ref.check(func, compute(client, getattr(fsd, func)(dx, temperature=T)), x, -1, T, None,
+                  f"{func} {dtype} {layout}")
 
 
 def masks():

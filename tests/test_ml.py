@@ -366,6 +366,125 @@ def test_temperature_where_x_over_T_overflows():
         assert fsm.logsumexp(x, temperature=T) == inf
 
 
+# T whose reciprocal overflows the kernels' type (float32: T < 2.9e-39; float64: a
+# subnormal T < 5.6e-309), the last just below that threshold.  On rows that spread
+# over a few T, (x - max) / T is moderate: not the limit T -> 0.
+TINY_TEMPERATURES = {np.float32: (1e-40, 2.0**-149, 2.5e-39), np.float64: (1e-320, 2.0**-1074, 5e-309)}
+TINY_T_CASES = pytest.mark.parametrize("dtype, T", [(np.dtype(dt), T) for dt, Ts in TINY_TEMPERATURES.items()
+                                                    for T in Ts], ids=lambda v: f"{v:.3g}" if isinstance(v, float) else str(v))
+
+
+def _tiny_T_rows(shape, T, dtype, seed, offset=0.0):
+    """(q + offset) * T rounded to dtype, q ~ N(0, 9): (x - max) / T of a few units
+    (q rounded to the multiples of the dtype's smallest subnormal / T)."""
+    q = np.random.default_rng(seed).normal(0.0, 3.0, shape) + offset
+    return (q * T).astype(dtype)
+
+
+def _tiny_T_paths(T, dtype):
+    """(description, x, axis, where) for each path of the kernels."""
+    rng = np.random.default_rng(80)
+    yield "rows (5, 13)", _tiny_T_rows((5, 13), T, dtype, 81), -1, None
+    yield "rows (5, 13), max / T near 8", _tiny_T_rows((5, 13), T, dtype, 82, 8.0), -1, None
+    yield "rows (4, 9), max / T near -9", _tiny_T_rows((4, 9), T, dtype, 83, -12.0), -1, None
+    yield "short rows (80, 7)", _tiny_T_rows((80, 7), T, dtype, 84, 2.0), -1, None
+    yield "axis 0 of (13, 70)", _tiny_T_rows((13, 70), T, dtype, 85, -3.0), 0, None
+    # Long columns, their max growing down the rows (axis 0 of long columns
+    # goes in strips of runs where the kernels have them: a running max).
+    q = rng.uniform(-6.0, 0.0, (2000, 64)) - np.linspace(6.0, 0.0, 2000)[:, None]
+    yield "axis 0 of (2000, 64), the max growing along the columns", (q * T).astype(dtype), 0, None
+    yield "strided rows (3, 80)[:, ::2]", _tiny_T_rows((3, 80), T, dtype, 86)[:, ::2], -1, None
+    yield "masked rows (6, 40)", _tiny_T_rows((6, 40), T, dtype, 87, 1.0), -1, rng.random((6, 40)) < 0.6
+    yield "masked short rows (80, 7)", _tiny_T_rows((80, 7), T, dtype, 88), -1, rng.random((80, 7)) < 0.6
+    # The max grows from block to block (of 1024): the running sum is rescaled.
+    q = rng.uniform(-6.0, 0.0, 3000) - np.repeat([3.0, 1.5, 0.0], 1000)
+    yield "a row of 3000, its max in the last block", (q * T).astype(dtype), -1, None
+    # Split in chunks of 2^16 whose maxima grow: merged with exp((m_c - m) / T).
+    n = 2**18 + 3
+    q = rng.uniform(-6.0, 0.0, n) - 1.5 * (4 - np.arange(n) // 2**16)
+    q[-1] = 0.0
+    yield "a long row of 2^18 + 3, in chunks", (q * T).astype(dtype), -1, None
+
+
+@TINY_T_CASES
+@pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_temperature_whose_reciprocal_overflows(func, dtype, T):
+    """(x - max) / T formed where 1/T overflows (float32 computes in float64 then),
+    on every path of the kernels: last axis, short rows, axis 0, strided, masked,
+    a row of several blocks, a long row split in chunks; the reference divides by T."""
+    f = FUNCS[func]
+    for desc, x, axis, where in _tiny_T_paths(T, dtype):
+        what = f"{func}({dtype} {desc}, temperature={T})"
+        got = f(x, axis=axis, temperature=T, where=where)
+        if func != "logsumexp":
+            _check_map(func, got, x, axis, T, where, what)
+            continue
+        _check_lse(got, x, axis, T, where, what)
+        got = f(x, axis=axis, temperature=T, where=where, keepdims=True)
+        _check_lse(got, x, axis, T, where, what + " keepdims", keepdims=True)
+
+
+@pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_half_input_with_temperature_whose_reciprocal_overflows(func):
+    """float16 and bfloat16 input compute in float32, which 1/T overflows as for
+    float32 input.  bfloat16 differences can be a few T (its subnormals go down to
+    9e-41); float16 ones are at least 6e-8, so (x - max) / T is huge: visible in
+    a float32 result (dtype=), and +-inf or 0 in float16."""
+    f = FUNCS[func]
+    T = 1e-40
+    x16 = (np.array([[3, 0, -1, -2, 1], [0, 0, -5, -1, -3]]) * 2.0**-24).astype(np.float16)
+    cases = [(x16, None), (x16, np.float32)]
+    if util.BFLOAT16 is not None:
+        xbf = (np.random.default_rng(89).normal(0.0, 3.0, (80, 7)) * T).astype(util.BFLOAT16)
+        cases += [(xbf, None), (xbf[:5], np.float32)]
+    for x, dtype in cases:
+        what = f"{func}({x.dtype}, dtype={dtype}, temperature={T})"
+        got = f(x, temperature=T, dtype=dtype)
+        ref.check(func, got, x, -1, T, None, what, out_dtype=dtype)
+
+
+def test_temperature_whose_reciprocal_overflows_out_and_dtype():
+    """float32 input computed in float64 at such T: out= (also out=x) receives the
+    result in its dtype, dtype= still names the result's dtype."""
+    T = 1e-40
+    x = _tiny_T_rows((6, 9), T, np.float32, 90)
+    for func in MAPS:
+        f = FUNCS[func]
+        expected = f(x, temperature=T)
+        assert expected.dtype == np.float32
+        _check_map(func, expected, x, -1, T, None, func)
+        out = np.full_like(x, np.nan)
+        assert f(x, temperature=T, out=out) is out
+        np.testing.assert_array_equal(out, expected)
+        y = x.copy()
+        assert f(y, temperature=T, out=y) is y
+        np.testing.assert_array_equal(y, expected)
+        out = np.full((9, 6), np.nan, np.float32).T     # another layout
+        assert f(x, temperature=T, out=out) is out
+        np.testing.assert_array_equal(out, expected)
+        got = f(x, temperature=T, dtype=np.float64)
+        _check_map(func, got, x, -1, T, None, f"{func} dtype=float64", out_dtype=np.float64)
+        got = f(x, temperature=T, dtype=np.float16)
+        assert got.dtype == np.float16
+        np.testing.assert_array_equal(got, expected.astype(np.float16))
+    out = np.full(6, np.nan, np.float32)
+    assert fsm.logsumexp(x, temperature=T, out=out) is out
+    _check_lse(out, x, -1, T, None, "logsumexp out=")
+    out = np.full((6, 1), np.nan, np.float32)
+    assert fsm.logsumexp(x, temperature=T, out=out, keepdims=True) is out
+    _check_lse(out, x, -1, T, None, "logsumexp out= keepdims", keepdims=True)
+    # logsumexp's NumPy path (b=, return_sign=, complex) divides in float64 too
+    v, sign = fsm.logsumexp(x, temperature=T, b=np.ones(9), return_sign=True)
+    assert v.dtype == np.float32 and sign.dtype == np.float32
+    _check_lse(v, x, -1, T, None, "logsumexp b=")
+    np.testing.assert_array_equal(sign, 1)
+    for t in (T, 1e-46):
+        got = fsm.logsumexp(x.astype(np.complex64), temperature=t)
+        assert got.dtype == np.complex64
+        _check_lse(got.real, x, -1, t, None, f"logsumexp complex64, temperature={t}")
+        np.testing.assert_array_equal(got.imag, 0)
+
+
 @pytest.mark.parametrize("func", util.FUNCTIONS)
 def test_temperature_with_offset_rows(func):
     """Rows far from 0 (N(0,4) + 1000): the error is that of the shifted row
