@@ -593,6 +593,8 @@ def softmax_backward(y, grad_y, axis=-1, *, temperature=1.0, out=None, num_threa
         The axis ``y`` was normalised along (default: the last).
     temperature : float, optional
         The temperature of the forward call; the result is divided by it.
+        With a tiny temperature, entries beyond the dtype's range are +-inf
+        (the correctly rounded value) and exact zeros stay 0.
     out : ndarray, optional
         Array of the result's shape and dtype to write into; it may be ``y`` or
         ``grad_y`` itself (in place).
@@ -749,6 +751,7 @@ def cross_entropy(logits, target, axis=-1, *, temperature=1.0, weight=None, igno
     ax = normalize_axis_index(operator.index(axis), x.ndim)
     n_classes = x.shape[ax]
     t = _check_temperature(temperature, func)
+    loss_dtype, compute = compute, _kernel_dtype(compute, t)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{func}: reduction must be one of {_REDUCTIONS}, not {reduction!r}")
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
@@ -812,13 +815,15 @@ def cross_entropy(logits, target, axis=-1, *, temperature=1.0, weight=None, igno
     _kernels.run_cross_entropy(x3, target3, _view3(losses, ax, order)[0], grad3, t, weight,
                                ignore_index, float(label_smoothing), grad_scale, nthreads)
     losses = losses.reshape(sample_shape)
-    if reduction == "none":
-        loss = losses.astype(compute)
-    else:
-        total = np.sum(losses)
-        if reduction == "mean":
-            total = total / denominator if denominator else np.float64(np.nan)
-        loss = compute.type(total)
-    if not return_grad:
-        return loss
-    return loss, grad.astype(grad_dtype, copy=False)
+    # Rounding to a float32 loss or gradient may overflow to +-inf (as in _finish).
+    with np.errstate(over="ignore"):
+        if reduction == "none":
+            loss = losses.astype(loss_dtype)
+        else:
+            total = np.sum(losses)
+            if reduction == "mean":
+                total = total / denominator if denominator else np.float64(np.nan)
+            loss = loss_dtype.type(total)
+        if not return_grad:
+            return loss
+        return loss, grad.astype(grad_dtype, copy=False)

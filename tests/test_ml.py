@@ -762,6 +762,27 @@ def test_backward_against_reference(func, dtype, T):
             assert (util.digest(y), util.digest(g)) == before, f"{name} modified an input"
 
 
+@TINY_T_CASES
+@pytest.mark.parametrize("func", MAPS)
+def test_backward_temperature_whose_reciprocal_overflows(func, dtype, T):
+    """Divided by a T whose reciprocal overflows: exact zeros stay 0 (not 0 * inf =
+    NaN), entries beyond the dtype's range are +-inf as the exact values, and the
+    third row's are moderate (powers of two: exact products, subnormal ones)."""
+    name = BACKWARDS[func][0]
+    a, b = (-100.0, -40.0) if dtype == np.float32 else (-1000.0, -60.0)
+    if func == "softmax":
+        y = [[1, 0, 0], [0.5, 0.5, 0], [2**a, 1, 0]]
+        g = [[1, 2, 3], [1, 2, 3], [2**b, 0, 5]]
+    else:
+        y = [[0, -inf, -inf], [-np.log(2), -np.log(2), -inf], [-inf, 0, -inf]]
+        g = [[1, 0, 0], [1, 2, 3], [2**(a + b), 0, 0]]
+    y, g = np.array(y, dtype), np.array(g, dtype)
+    for axis, (ya, ga) in ((-1, (y, g)), (0, (y.T.copy(), g.T.copy()))):
+        got = getattr(fsm, name)(ya, ga, axis=axis, temperature=T)
+        check_backward(func, got, ya, ga, axis, T, f"{name}({dtype}, axis={axis}, temperature={T})")
+    assert np.all(got.T[0] == 0) and 0 < abs(got.T[2, 0]) < np.finfo(dtype).max
+
+
 @pytest.mark.parametrize("func", MAPS)
 def test_backward_layouts(func):
     """y and g in every layout of the generator (independently of each other)."""
@@ -968,6 +989,32 @@ def test_cross_entropy_layouts(kind):
                     check_cross_entropy(loss, grad, la, ta,
                                         f"cross_entropy({dtype}{shape} {kind}, logits {ll}, target {lt}, {reduction})",
                                         **kw)
+
+
+@pytest.mark.parametrize("dtype", util.FLOATS, ids=str)
+def test_cross_entropy_temperature_whose_reciprocal_overflows(dtype):
+    """Loss and gradient where 1/T overflows (float32 computes in float64 then), and
+    where it nearly does and class weights up to 50 make weight / T overflow: short
+    rows (a lane each) and longer rows; labels, with weights and smoothing, and
+    probabilities; a row with +inf; every reduction."""
+    rng = np.random.default_rng(91)
+    Ts = TINY_TEMPERATURES[dtype.type] + ({np.float32: 1e-38, np.float64: 1e-307}[dtype.type],)
+    for T in Ts:
+        for shape in ((80, 7), (6, 40)):
+            C = shape[-1]
+            logits = _tiny_T_rows(shape, T, dtype, 92)
+            logits[2, 3] = inf                  # special_row's limits
+            labels = rng.integers(0, C, shape[0])
+            labels[2] = 0       # not the +inf's class: a loss of +inf (at -0, the bound is NaN)
+            probs = ref.softmax(rng.normal(size=shape)).astype(dtype)
+            weight = np.linspace(0.5, 50.0, C).astype(dtype)
+            for target, kw in ((labels, {}), (labels, dict(weight=weight, label_smoothing=0.1)),
+                               (probs, dict(weight=weight))):
+                for reduction in REDUCTIONS:
+                    kw = dict(kw, temperature=T, reduction=reduction)
+                    what = f"cross_entropy({dtype}{shape}, {'labels' if target is labels else 'probs'}, {kw})"
+                    loss, grad = fsm.cross_entropy(logits, target, return_grad=True, **kw)
+                    check_cross_entropy(loss, grad, logits, target, what, **kw)
 
 
 @pytest.mark.parametrize("label_dtype", [np.int64, np.int32, np.int16, np.uint8, np.intp], ids=str)
