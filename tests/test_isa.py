@@ -85,6 +85,38 @@ def test_column_tiles_every_run_count(isa, func):
                                         util.reference(func, x * 2, 0), dtype, what + " T=0.5")
 
 
+@pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_short_row_tiles(isa, func):
+    """Rows of up to 32 elements, 64 at a time through the transposed tile,
+    which moves contiguous rows in and out a vector block at a time: every
+    length around the vector widths, rows padded (a view of wider rows),
+    overlapping (as_strided, read only), ending exactly at the end of the
+    array, reversed, into padded out= rows, and in place."""
+    rng = np.random.default_rng(7)
+    for dtype in util.FLOATS:
+        for n in (1, 2, 3, 4, 5, 8, 9, 10, 15, 16, 17, 24, 31, 32):
+            rows = 3 * 64 + 5
+            wide = rng.normal(0, 6, (rows, n + 3)).astype(dtype)
+            x = np.ascontiguousarray(wide[:, :n])
+            flat = np.ascontiguousarray(wide).ravel()
+            overlap = np.lib.stride_tricks.as_strided(flat, (rows, n), (2 * wide.itemsize, wide.itemsize),
+                                                      writeable=False)
+            for desc, a in (("contiguous", x), ("padded rows", wide[:, :n]), ("overlapping rows", overlap),
+                            ("reversed rows", x[::-1])):
+                what = f"{func} [{isa}] {dtype} ({rows}, {n}) {desc}"
+                util.ASSERT_CLOSE[func](FUNCS[func](a, axis=-1), util.reference(func, a, -1), dtype, what)
+            if func == "logsumexp":
+                continue
+            expected = FUNCS[func](x, axis=-1)
+            padded = np.full((rows, n + 3), 7, dtype)
+            FUNCS[func](x, axis=-1, out=padded[:, :n])
+            np.testing.assert_array_equal(padded[:, :n], expected, err_msg=f"{func} [{isa}] {dtype} n={n} out=")
+            assert (padded[:, n:] == 7).all(), f"{func} [{isa}] {dtype} n={n}: wrote past the rows of out"
+            y = x.copy()
+            FUNCS[func](y, axis=-1, out=y)
+            np.testing.assert_array_equal(y, expected, err_msg=f"{func} [{isa}] {dtype} n={n} in place")
+
+
 # Columns long enough for the strips on every instruction set (a column tile
 # would be under 5 vectors wide: n > 3276 for 16-byte vectors): 52 blocks of
 # 64 runs, and one run.
