@@ -313,6 +313,51 @@ def test_temperature_over_the_array_generator(func, T):
     assert n > 200
 
 
+@pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_temperature_where_x_minus_max_overflows(func):
+    """Entries near both ends of the dtype's range, so that x - max overflows
+    while (x - max) / T, with T a quarter of the largest value, lies in
+    [-8, 0]: the result is that of (x - max) / T, not of -inf.  Every path: a
+    row, groups of rows, short-row tiles, axis 0 (tiles, and strips with
+    AVX-512), a long row split across threads, rows with a mask."""
+    f = FUNCS[func]
+    rng = np.random.default_rng(11)
+    for dtype in (np.dtype(np.float32), np.dtype(np.float64)):
+        if dtype == np.float64 and util.LONGDOUBLE == np.float64:
+            continue        # no wider dtype for the reference
+        big = float(np.finfo(dtype).max) * 0.9
+        T = big / 4
+        for shape, axis in (((5,), -1), ((40, 9), -1), ((130, 20), -1), ((30, 700), -1), ((40, 300), 0),
+                            ((1000, 70), 0), ((2, 300_000), -1)):
+            x = (rng.uniform(-1, 1, shape) * big).astype(dtype)
+            x.flat[0], x.flat[-1] = big, -big
+            what = f"{func}({dtype}{shape}, axis={axis}, temperature={T:.3g})"
+            _check(func, f(x, axis=axis, temperature=T), x, axis, T, None, what)
+            if shape[-1] < 1000:
+                w = rng.random(shape) < 0.7
+                _check(func, f(x, axis=axis, temperature=T, where=w), x, axis, T, w, what + " where=")
+
+
+def test_cross_entropy_where_x_minus_max_overflows():
+    """cross_entropy and its gradient with x - max beyond the dtype's range and
+    (x - max) / T moderate: rows one at a time and short rows (whose tiles
+    decline them), labels and probabilities."""
+    rng = np.random.default_rng(12)
+    for dtype in (np.dtype(np.float32), np.dtype(np.float64)):
+        if dtype == np.float64 and util.LONGDOUBLE == np.float64:
+            continue
+        big = float(np.finfo(dtype).max) * 0.9
+        T = big / 4
+        for shape in ((5, 40), (130, 10)):
+            x = (rng.uniform(-1, 1, shape) * big).astype(dtype)
+            x[:, 0], x[:, 1] = big, -big
+            labels = rng.integers(0, shape[1], shape[0])
+            probs = rng.random(shape)
+            for target in (labels, probs / probs.sum(axis=1, keepdims=True)):
+                loss, grad = fsm.cross_entropy(x, target, temperature=T, return_grad=True)
+                ref.check_cross_entropy(loss, grad, x, target, f"{dtype}{shape} T={T:.3g}", temperature=T)
+
+
 def test_temperature_one_is_the_plain_function():
     x = _normal((6, 40), 10, 3.0, np.float32)
     for func in util.FUNCTIONS:
