@@ -125,6 +125,19 @@ def _kernel_dtype(compute, t):
 
 # ---- temperature and mask ---------------------------------------------------
 
+def _divide_by_t(x, t):
+    """x / t for the NumPy paths, as the kernels scale: by t as a double (not t
+    rounded to float32), and a complex x a component at a time, since complex
+    division by a subnormal t overflows in its scaling (inf + nan j)."""
+    t = np.float64(t)
+    if x.dtype.kind != "c":
+        return np.divide(x, t).astype(x.dtype, copy=False)
+    q = np.empty_like(x)
+    q.real = x.real / t
+    q.imag = x.imag / t
+    return q
+
+
 def _check_temperature(temperature, func):
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
         raise TypeError(f"{func}: temperature must be a positive real number, not {temperature!r}")
@@ -519,7 +532,7 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=No
     if b is not None or return_sign or compute.kind == "c":
         xc = xc.astype(compute, copy=False)
         if t != 1.0:
-            xc = xc / t
+            xc = _divide_by_t(xc, t)
         if mask is not None:   # masked entries weigh 0
             b = np.where(mask, 1 if b is None else b, 0)
         b = None if b is None else b.astype(compute, copy=False)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import fastsoftmax as fsm
+from fastsoftmax import _reference
 
 from . import ml_reference as ref
 from . import util
@@ -528,6 +529,20 @@ def test_temperature_whose_reciprocal_overflows_out_and_dtype():
         assert got.dtype == np.complex64
         _check_lse(got.real, x, -1, t, None, f"logsumexp complex64, temperature={t}")
         np.testing.assert_array_equal(got.imag, 0)
+
+
+def test_complex_logsumexp_at_a_subnormal_temperature():
+    """complex128 at a subnormal T: each component divided by T (complex division
+    by a subnormal number overflows in its scaling and gave inf + nan j)."""
+    tiny = np.nextafter(0.0, 1.0)
+    x = np.array([6 * tiny + 2j * tiny, 2 * tiny - 4j * tiny, -3 * tiny])
+    got = fsm.logsumexp(x, temperature=2 * tiny)      # exactly logsumexp([3 + 1j, 1 - 2j, -1.5])
+    expected = _reference.logsumexp(np.array([3 + 1j, 1 - 2j, -1.5]))
+    np.testing.assert_allclose(got, expected, rtol=4e-16)
+    v, sign = fsm.logsumexp(x.real, temperature=2 * tiny, b=[1.0, -0.5, 2.0], return_sign=True)
+    ev, es = _reference.logsumexp(np.array([3.0, 1.0, -1.5]), b=np.array([1.0, -0.5, 2.0]), return_sign=True)
+    np.testing.assert_allclose(v, ev, rtol=4e-16)
+    assert sign == es
 
 
 @pytest.mark.parametrize("func", util.FUNCTIONS)
