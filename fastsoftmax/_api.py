@@ -498,7 +498,8 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=No
     A NaN gives NaN; any +inf gives +inf; only -inf (or an empty axis) gives
     -inf.  Without ``b`` and ``return_sign``, real input is reduced by the C
     kernels in one read of the input; ``b=``, ``return_sign=`` and complex
-    input use the pure-NumPy implementation (``fastsoftmax._reference``).
+    input use the pure-NumPy implementation (``fastsoftmax._reference``), in
+    float64 (complex128) for every input dtype, rounded once to the result.
 
     Examples
     --------
@@ -530,12 +531,15 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=No
     xc = _native(x, compute)
 
     if b is not None or return_sign or compute.kind == "c":
-        xc = xc.astype(compute, copy=False)
+        # In double precision at least, as the kernels sum, and rounded once
+        # to the result: x and b are taken as values of `compute`.
+        wide = np.promote_types(compute, np.float64)
+        xc = xc.astype(compute, copy=False).astype(wide, copy=False)
         if t != 1.0:
             xc = _divide_by_t(xc, t)
         if mask is not None:   # masked entries weigh 0
             b = np.where(mask, 1 if b is None else b, 0)
-        b = None if b is None else b.astype(compute, copy=False)
+        b = None if b is None else b.astype(compute, copy=False).astype(wide, copy=False)
         res = _reference.logsumexp(xc, axis=axes, b=b, keepdims=keepdims, return_sign=return_sign)
         if return_sign:
             value, sign = res

@@ -166,6 +166,22 @@ def test_logsumexp_0_minus_40_equals_logaddexp(isa):
     assert fsm.logsumexp(x32) == expected
 
 
+@pytest.mark.parametrize("kwargs", [{"b": [1.0, 1.0]}, {"return_sign": True}, {"b": [2.0, -1.0], "return_sign": True}],
+                         ids=["b", "return_sign", "b and return_sign"])
+@pytest.mark.parametrize("dtype", [np.float16, F32, np.complex64], ids=str)
+def test_logsumexp_numpy_path_rounds_once(dtype, kwargs):
+    """b=, return_sign= and complex input take the NumPy path: it sums in
+    double precision, as the kernels do, and rounds once to the result.  In
+    float32 arithmetic 1 + e^-20 is 1, and log(2 - e^-20) loses e^-20."""
+    x = np.array([0.0, -20.0], dtype)
+    b = np.asarray(kwargs.get("b", [1.0, 1.0]), np.float64)
+    exact = np.log(b[0] + b[1] * np.exp(-20.0))
+    got = fsm.logsumexp(x, **kwargs)
+    value = np.asarray(got[0] if kwargs.get("return_sign") else got)
+    assert value.dtype == dtype
+    assert value.real == exact.astype(value.real.dtype) and value.imag == 0
+
+
 def _layouts(row):
     """(description, array, axis): the row alone, 64 copies as rows, and as columns."""
     rows = np.tile(row, (64, 1))
