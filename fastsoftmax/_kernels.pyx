@@ -21,6 +21,9 @@ cdef extern from "fsm_kernels.h" nogil:
         FSM_NATIVE
         FSM_FLOAT16
         FSM_BFLOAT16
+        FSM_SHORT_N
+        FSM_STRIP_BYTES
+        FSM_STRIP_MIN_N
     ctypedef struct fsm_opts:
         double temperature
         fsm_idx mask_row_stride, mask_stride
@@ -102,15 +105,13 @@ ISA_NAMES = ("generic", "avx2", "avx512")
 # call keeps 8 threads busy: measured on 16 cores), and the row
 # multiple of a task when rows lie side by side or are short (a multiple of
 # every tile, so tasks split into whole tiles).  Side-by-side rows of at least
-# STRIP_MIN_N elements (in strips with 64-byte vectors: fsm_rows.inc's
-# use_strips) take tasks of at least STRIP_ROWS rows, as wide as a strip:
+# FSM_STRIP_MIN_N elements (in strips with 64-byte vectors: fsm_kernels.h)
+# take tasks of at least STRIP_ROWS rows, as wide as a strip of float32:
 # narrower strips read x in shorter runs (512 rows: 0.82-1.0x).
 cdef enum:
     TASK_ELEMENTS = 1 << 13
     TILE_ROWS = 64
-    STRIP_ROWS = 1024
-    STRIP_MIN_N = 820
-    SHORT_ROW = 32
+    STRIP_ROWS = FSM_STRIP_BYTES // 4
     PARALLEL_MIN_ELEMENTS = 1 << 15
 # At most LONG_ROWS rows of at least LONG_ROW_ELEMENTS are each split across
 # the threads (fsm_long_row_fn) instead of giving each thread whole rows.  The
@@ -262,9 +263,9 @@ cdef void _partition(Rows *g) noexcept nogil:
     """Tasks of about TASK_ELEMENTS elements, whole tiles of side-by-side or short
     rows: the partition, and so every result bit, does not depend on the threads."""
     g.rows_per_task = max(1, TASK_ELEMENTS // max(g.n, 1))
-    if g.row[0] == 1 and g.n >= STRIP_MIN_N:
+    if g.row[0] == 1 and g.n >= FSM_STRIP_MIN_N:
         g.rows_per_task = max(g.rows_per_task, STRIP_ROWS)
-    if g.row[0] == 1 or g.n <= SHORT_ROW:
+    if g.row[0] == 1 or g.n <= FSM_SHORT_N:
         g.rows_per_task = (g.rows_per_task + TILE_ROWS - 1) // TILE_ROWS * TILE_ROWS
     g.rows_per_task = max(1, min(g.rows_per_task, g.n_rows))
     g.tasks_per_outer = (g.n_rows + g.rows_per_task - 1) // g.rows_per_task

@@ -100,10 +100,22 @@ const fsm_isa_table *fsm_isa(int isa);
 /* The best instruction set this CPU runs. */
 int fsm_best_isa(void);
 
+/* Where the kernels change layout (fsm_rows.inc), which the Python layer's
+ * tasks follow (fastsoftmax/_kernels.pyx): rows of at most FSM_SHORT_N
+ * elements go in short-row tiles; rows side by side (a non-last axis) in
+ * tiles of up to FSM_TILE_BYTES, or in strips FSM_STRIP_BYTES wide where a
+ * tile would be narrower than FSM_STRIP_MIN_TILE vectors: with 64-byte
+ * vectors, for columns of FSM_STRIP_MIN_N elements or more. */
+#define FSM_SHORT_N 32
+#define FSM_TILE_BYTES (256 * 1024)
+#define FSM_STRIP_BYTES 4096
+#define FSM_STRIP_MIN_TILE 5
+#define FSM_STRIP_MIN_N (FSM_TILE_BYTES / (64 * FSM_STRIP_MIN_TILE) + 1)
+
 /* A per-thread scratch buffer for the kernels (fsm_rows.inc: packed_cols_tile):
  * too large for the stack of every thread (musl gives threads 128 KB), and
  * thread-local so that concurrent calls never share it. */
-#define FSM_SCRATCH_BYTES (256 * 1024 + 64)      /* + 64: aligned to a cache line by the user */
+#define FSM_SCRATCH_BYTES (FSM_TILE_BYTES + 64)      /* + 64: aligned to a cache line by the user */
 extern _Thread_local unsigned char fsm_scratch[FSM_SCRATCH_BYTES];
 
 /* Whether an instruction set's kernels were compiled into this build. */
