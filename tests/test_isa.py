@@ -86,6 +86,40 @@ def test_column_tiles_every_run_count(isa, func):
 
 
 @pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_narrow_column_tiles(isa, func):
+    """Fewer rows side by side than a vector holds, along axis 1 of
+    (outer, n, inner): an inner dimension under a vector's width, or the rows
+    that the tiles and strips leave, computed in one vector's width with the
+    spare lanes filled.  Into out= rows padded with a sentinel (nothing may be
+    written past them), in place, with a temperature, and with non-finite
+    rows (which the tile declines and leaves to the rows one at a time)."""
+    rng = np.random.default_rng(11)
+    for dtype in util.FLOATS:
+        for inner in (2, 3, 4, 5, 7, 8, 10, 15, 17, 20, 24, 40):
+            for n in (1, 3, 10, 50, 1000):
+                x = rng.normal(0, 6, (3, n, inner)).astype(dtype)
+                x[1, n // 2, ::2] = x.max()
+                what = f"{func} [{isa}] {dtype} (3, {n}, {inner}) axis 1"
+                expected = FUNCS[func](x, axis=1)
+                util.ASSERT_CLOSE[func](expected, util.reference(func, x, 1), dtype, what)
+                util.ASSERT_CLOSE[func](FUNCS[func](x, axis=1, temperature=0.5), util.reference(func, x * 2, 1),
+                                        dtype, what + " T=0.5")
+                shape = expected.shape
+                padded = np.full(shape[:-1] + (shape[-1] + 3,), 7, dtype)
+                FUNCS[func](x, axis=1, out=padded[..., :inner])
+                np.testing.assert_array_equal(padded[..., :inner], expected, err_msg=what + " out=")
+                assert (padded[..., inner:] == 7).all(), what + ": wrote past the rows of out"
+                if func != "logsumexp":
+                    y = x.copy()
+                    FUNCS[func](y, axis=1, out=y)
+                    np.testing.assert_array_equal(y, expected, err_msg=what + " in place")
+            z = rng.normal(0, 6, (2, 10, inner)).astype(dtype)
+            z[0, 3, 0], z[1, 4, -1], z[1, :, 1 % inner] = np.nan, np.inf, -np.inf
+            what = f"{func} [{isa}] {dtype} (2, 10, {inner}) axis 1, NaN, inf and -inf rows"
+            util.ASSERT_CLOSE[func](FUNCS[func](z, axis=1), util.reference(func, z, 1), dtype, what)
+
+
+@pytest.mark.parametrize("func", util.FUNCTIONS)
 def test_short_row_tiles(isa, func):
     """Rows of up to 32 elements, 64 at a time through the transposed tile,
     which moves contiguous rows in and out a vector block at a time: every
