@@ -120,6 +120,41 @@ def test_narrow_column_tiles(isa, func):
 
 
 @pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_staged_rows(isa, func):
+    """Rows that plain_rows cannot take as they are (float16 x or y, strided
+    rows or out=) go through a contiguous float32 copy, 16 KB of rows at a
+    time: the same bits as the contiguous float32 rows (rounded once to
+    float16), at row lengths around the vector widths and the 1024-element
+    block, 70 rows crossing the stages, with counted max terms, NaN and +inf
+    rows, in place, and into strided out= without writing between its rows."""
+    rng = np.random.default_rng(12)
+    f = FUNCS[func]
+    reduce = func == "logsumexp"
+    for n in (0, 1, 33, 100, 257, 1000, 1024):
+        x = rng.normal(0, 6, (70, n)).astype(np.float32)
+        if n:
+            x[5, : n // 2 + 1] = x.max()
+            x[7, n // 2], x[8, -1] = np.nan, np.inf
+        what = f"{func} [{isa}] (70, {n})"
+        expected = f(x)
+        np.testing.assert_array_equal(f(x, dtype=np.float16), expected.astype(np.float16), err_msg=what + " to float16")
+        wide = np.zeros((70, 2 * n), np.float32)
+        wide[:, ::2] = x
+        np.testing.assert_array_equal(f(wide[:, ::2]), expected, err_msg=what + " strided rows")
+        out = np.full((70, 2) if reduce else (70, 2 * n), 7, np.float32)
+        f(x, out=out[:, 0] if reduce else out[:, ::2])
+        np.testing.assert_array_equal(out[:, 0] if reduce else out[:, ::2], expected, err_msg=what + " strided out=")
+        assert (out[:, 1::2] == 7).all(), what + ": wrote between the rows of out="
+        x16 = x.astype(np.float16)
+        expected16 = f(x16.astype(np.float32)).astype(np.float16)
+        np.testing.assert_array_equal(f(x16), expected16, err_msg=what + " float16")
+        if not reduce:
+            y16 = x16.copy()
+            f(y16, out=y16)
+            np.testing.assert_array_equal(y16, expected16, err_msg=what + " float16 in place")
+
+
+@pytest.mark.parametrize("func", util.FUNCTIONS)
 def test_short_row_tiles(isa, func):
     """Rows of up to 32 elements, 64 at a time through the transposed tile,
     which moves contiguous rows in and out a vector block at a time: every
