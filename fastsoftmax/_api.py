@@ -534,7 +534,7 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, dtype=No
         # In double precision at least, as the kernels sum, and rounded once
         # to the result: x and b are taken as values of `compute`.
         wide = np.promote_types(compute, np.float64)
-        xc = xc.astype(compute, copy=False).astype(wide, copy=False)
+        xc = xc.astype(wide, copy=False)     # exact: xc is of `compute`, or half for float32
         if t != 1.0:
             xc = _divide_by_t(xc, t)
         if mask is not None:   # masked entries weigh 0

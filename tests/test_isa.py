@@ -137,6 +137,7 @@ def test_staged_rows(isa, func):
             x[7, n // 2], x[8, -1] = np.nan, np.inf
         what = f"{func} [{isa}] (70, {n})"
         expected = f(x)
+        util.ASSERT_CLOSE[func](expected, util.reference(func, x, -1), np.float32, what)
         np.testing.assert_array_equal(f(x, dtype=np.float16), expected.astype(np.float16), err_msg=what + " to float16")
         wide = np.zeros((70, 2 * n), np.float32)
         wide[:, ::2] = x
