@@ -156,6 +156,33 @@ def test_staged_rows(isa, func):
 
 
 @pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_row_groups(isa, func):
+    """Rows of up to 1024 elements go in groups of up to a vector's lanes,
+    whose sums and max-term counts are added up across the rows together:
+    every row the same bits as computed alone, in groups of every size, with
+    rows that count their max terms (ties, a max under 4), NaN, +inf and
+    all -inf rows among them, with and without a temperature."""
+    rng = np.random.default_rng(21)
+    f = FUNCS[func]
+    for dtype in (np.float32, np.float64):
+        for n in (33, 64, 100, 128, 256, 512):
+            for rows in (2, 3, 5, 8, 9, 16, 19):
+                x = rng.normal(0, 3, (rows, n))
+                x[1::4] = rng.integers(-2, 3, (len(x[1::4]), n))
+                x[2::5] *= 0.1
+                if rows > 4:
+                    x[3, 5], x[4, 9], x[rows - 1] = nan, inf, -inf
+                x = x.astype(dtype)
+                for temperature in (1.0, 0.5):
+                    what = f"{func} [{isa}] {np.dtype(dtype).name} ({rows}, {n}) T={temperature}"
+                    got = f(x, temperature=temperature)
+                    for r in range(rows):
+                        alone = f(x[r : r + 1], temperature=temperature)[0]
+                        np.testing.assert_array_equal(got[r], alone, err_msg=f"{what} row {r}")
+                    util.ASSERT_CLOSE[func](got, util.reference(func, x / temperature, -1), dtype, what)
+
+
+@pytest.mark.parametrize("func", util.FUNCTIONS)
 def test_short_row_tiles(isa, func):
     """Rows of up to 32 elements, 64 at a time through the transposed tile,
     which moves contiguous rows in and out a vector block at a time: every
