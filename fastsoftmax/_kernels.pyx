@@ -24,10 +24,12 @@ cdef extern from "fsm_kernels.h" nogil:
         FSM_SHORT_N
         FSM_STRIP_BYTES
         FSM_STRIP_MIN_N
+        FSM_COLD_Y_BYTES
     ctypedef struct fsm_opts:
         double temperature
         fsm_idx mask_row_stride, mask_stride
         int x_type, y_type
+        int y_cold
     ctypedef struct fsm_ce_opts:
         double temperature, label_smoothing, grad_scale
         const void *weight
@@ -337,12 +339,13 @@ cdef bint _long_rows(const Call *c, const Rows *g) noexcept nogil:
             and g.n >= LONG_ROW_ELEMENTS and g.n_outer * g.n_rows <= LONG_ROWS)
 
 
-cdef void _run(const Call *c, const Rows *g, int nthreads) noexcept nogil:
+cdef void _run(Call *c, const Rows *g, int nthreads) noexcept nogil:
     """Run c over all rows: tasks in parallel, or few long rows one at a time,
     each split across the threads."""
     cdef fsm_idx t, o, r
     if g.n_tasks == 0:
         return
+    c.opts.y_cold = g.n_outer * g.n_rows * g.n * g.item[1] >= FSM_COLD_Y_BYTES
     if _long_rows(c, g):
         for o in range(g.n_outer):
             for r in range(g.n_rows):
@@ -371,6 +374,7 @@ cdef Call _call(int op, cnp.ndarray x3, object y3, double temperature):
     c.opts.y_type = y_type
     c.opts.temperature = temperature
     c.opts.mask_row_stride = c.opts.mask_stride = 0
+    c.opts.y_cold = 0
     c.labels = False
     return c
 
