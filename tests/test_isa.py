@@ -183,6 +183,40 @@ def test_row_groups(isa, func):
 
 
 @pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_masked_row_groups(isa, func):
+    """Masked rows of 33 to 1024 elements go masked into contiguous rows and
+    through the row groups: each row as its True entries alone, its False
+    entries 0 (softmax) or -inf, also in a row with a NaN or +inf among its
+    True entries, a NaN among its False ones, or no True entry at all."""
+    rng = np.random.default_rng(22)
+    f = FUNCS[func]
+    zero = 0.0 if func == "softmax" else -inf
+    for dtype in (np.float32, np.float64, np.float16):
+        for n in (33, 100, 257, 1024):
+            x = rng.normal(0, 3, (19, n))
+            w = rng.random((19, n)) < 0.7
+            w[:, 0] = True
+            x[2, 0] = nan                       # NaN among the True entries
+            x[3, 0] = inf                       # +inf among them
+            x[4, 1], w[4, 1] = nan, False       # NaN hidden by the mask
+            w[5] = False                        # no True entry
+            x = x.astype(dtype)
+            for temperature in (1.0, 0.5):
+                what = f"{func} [{isa}] {np.dtype(dtype).name} (19, {n}) T={temperature}"
+                with np.errstate(invalid="ignore"):
+                    got = f(x, where=w, temperature=temperature)
+                    for r in range(19):
+                        alone = f(x[r][w[r]], temperature=temperature)
+                        if func == "logsumexp":
+                            np.testing.assert_allclose(got[r], alone, rtol=4 * np.finfo(dtype).eps,
+                                                       err_msg=f"{what} row {r}")
+                        else:
+                            np.testing.assert_allclose(got[r][w[r]], alone, rtol=4 * np.finfo(dtype).eps,
+                                                       atol=0, err_msg=f"{what} row {r}")
+                            np.testing.assert_array_equal(got[r][~w[r]], zero, err_msg=f"{what} row {r}")
+
+
+@pytest.mark.parametrize("func", util.FUNCTIONS)
 def test_short_row_tiles(isa, func):
     """Rows of up to 32 elements, 64 at a time through the transposed tile,
     which moves contiguous rows in and out a vector block at a time: every
