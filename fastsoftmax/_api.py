@@ -139,7 +139,8 @@ def _divide_by_t(x, t):
 
 
 def _check_temperature(temperature, func):
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+    if type(temperature) is not float and (isinstance(temperature, bool)      # the ABC check is slow
+                                           or not isinstance(temperature, numbers.Real)):
         raise TypeError(f"{func}: temperature must be a positive real number, not {temperature!r}")
     t = float(temperature)
     if not 0.0 < t < math.inf:
@@ -227,12 +228,12 @@ def _view3(a, axis, order=None):
     outer, n, inner = math.prod(a.shape[:axis]), a.shape[axis], math.prod(a.shape[axis + 1:])
     if order in (None, "C"):
         try:
-            return np.reshape(a, (outer, n, inner), copy=False), "C"
+            return a.reshape((outer, n, inner), copy=False), "C"
         except ValueError:
             pass
     if order in (None, "F"):
         try:
-            return np.reshape(a.T, (inner, n, outer), copy=False).transpose(2, 1, 0), "F"
+            return a.T.reshape((inner, n, outer), copy=False).transpose(2, 1, 0), "F"
         except ValueError:
             pass
     return None, None
@@ -675,7 +676,9 @@ def _check_labels(func, t, shape, n_classes, ignore_index):
         label = counted[(counted < 0) | (counted >= n_classes)][0]
         raise ValueError(f"{func}: target contains label {label}, outside [0, {n_classes}) "
                          f"(and not ignore_index={ignore_index})")
-    return np.require(t, np.int64, "A")      # the kernels read aligned native int64
+    if t.dtype == np.int64 and t.flags.aligned:     # the kernels read aligned native int64
+        return t
+    return np.require(t, np.int64, "A")
 
 
 def cross_entropy(logits, target, axis=-1, *, temperature=1.0, weight=None, ignore_index=None,
@@ -771,7 +774,8 @@ def cross_entropy(logits, target, axis=-1, *, temperature=1.0, weight=None, igno
     loss_dtype, compute = compute, _kernel_dtype(compute, t)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{func}: reduction must be one of {_REDUCTIONS}, not {reduction!r}")
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
+    if type(label_smoothing) is not float and (isinstance(label_smoothing, bool)
+                                               or not isinstance(label_smoothing, numbers.Real)):
         raise TypeError(f"{func}: label_smoothing must be a real number, not {label_smoothing!r}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{func}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
@@ -837,7 +841,7 @@ def cross_entropy(logits, target, axis=-1, *, temperature=1.0, weight=None, igno
         if reduction == "none":
             loss = losses.astype(loss_dtype)
         else:
-            total = np.sum(losses)
+            total = losses.sum()
             if reduction == "mean":
                 total = total / denominator if denominator else np.float64(np.nan)
             loss = loss_dtype.type(total)
