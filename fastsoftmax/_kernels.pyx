@@ -345,6 +345,7 @@ cdef void _run(Call *c, const Rows *g, int nthreads) noexcept nogil:
     cdef fsm_idx t, o, r
     if g.n_tasks == 0:
         return
+    # softmax's and log_softmax's y has x's shape (logsumexp never reads the flag)
     c.opts.y_cold = g.n_outer * g.n_rows * g.n * g.item[1] >= FSM_COLD_Y_BYTES
     if _long_rows(c, g):
         for o in range(g.n_outer):

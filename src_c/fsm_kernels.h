@@ -28,7 +28,7 @@ typedef struct {
     double temperature;               /* f(x / temperature); 1: plain */
     fsm_idx mask_row_stride, mask_stride;   /* of the mask, in bytes */
     int x_type, y_type;               /* FSM_NATIVE, FSM_FLOAT16, FSM_BFLOAT16 */
-    int y_cold;                       /* the call writes FSM_COLD_Y_BYTES or more */
+    int y_cold;                       /* x's elements in y's type: FSM_COLD_Y_BYTES or more */
 } fsm_opts;
 
 /* Outputs this large are not expected to stay cached between calls: the
