@@ -193,9 +193,10 @@ def _ce_case(kind, shape, axis, seed, ignore_index=None, dtype=np.float64, C=Non
 
 
 # (shape, axis): 2-D rows, torch's (N, C, d1) layout, class axis 0, unbatched (C,).
-# The last two have enough short rows for the kernels' transposed tiles (64 rows
-# of at most 32 classes with AVX-512, 16 with the generic path).
-CE_LAYOUTS = [((6, 5), -1), ((4, 5, 3), 1), ((5, 7), 0), ((5,), 0), ((150, 7), -1), ((3, 10, 50), 1)]
+# The last three have enough short rows for the kernels' transposed tiles (rows
+# of at most 48 classes, 64 at a time with AVX-512, 16 with the generic path).
+CE_LAYOUTS = [((6, 5), -1), ((4, 5, 3), 1), ((5, 7), 0), ((5,), 0), ((150, 7), -1), ((3, 10, 50), 1),
+              ((130, 45), -1)]
 CE_OPTIONS = [(kind, weighted, ignore, smoothing)
               for kind in ("index", "prob") for weighted in (False, True)
               for ignore in (None, 2, -100) for smoothing in (0.0, 0.1)
