@@ -130,7 +130,7 @@ def test_staged_rows(isa, func):
     rng = np.random.default_rng(12)
     f = FUNCS[func]
     reduce = func == "logsumexp"
-    for n in (0, 1, 49, 100, 257, 1000, 1024):
+    for n in (0, 1, 64, 100, 257, 1000, 1024):
         x = rng.normal(0, 6, (70, n)).astype(np.float32)
         if n:
             x[5, : n // 2 + 1] = x.max()
@@ -165,7 +165,7 @@ def test_row_groups(isa, func):
     rng = np.random.default_rng(21)
     f = FUNCS[func]
     for dtype in (np.float32, np.float64):
-        for n in (49, 64, 100, 128, 256, 512):
+        for n in (64, 65, 100, 128, 256, 512):
             for rows in (2, 3, 5, 8, 9, 16, 19):
                 x = rng.normal(0, 3, (rows, n))
                 x[1::4] = rng.integers(-2, 3, (len(x[1::4]), n))
@@ -184,7 +184,7 @@ def test_row_groups(isa, func):
 
 @pytest.mark.parametrize("func", util.FUNCTIONS)
 def test_masked_row_groups(isa, func):
-    """Masked rows of 49 to 1024 elements go masked into contiguous rows and
+    """Masked rows of 64 to 1024 elements go masked into contiguous rows and
     through the row groups: each row as its True entries alone and as the
     wider reference of them, its False entries 0 (softmax) or -inf, also in
     a row with a NaN or +inf among its True entries, a NaN among its False
@@ -193,7 +193,7 @@ def test_masked_row_groups(isa, func):
     f = FUNCS[func]
     zero = 0.0 if func == "softmax" else -inf
     for dtype in (np.float32, np.float64, np.float16):
-        for n in (49, 100, 257, 1024):
+        for n in (64, 100, 257, 1024):
             x = rng.normal(0, 3, (19, n))
             w = rng.random((19, n)) < 0.7
             w[:, 0] = True
@@ -223,14 +223,14 @@ def test_masked_row_groups(isa, func):
 
 @pytest.mark.parametrize("func", util.FUNCTIONS)
 def test_short_row_tiles(isa, func):
-    """Rows of up to 48 elements, 64 at a time through the transposed tile,
+    """Rows of up to 63 elements, 64 at a time through the transposed tile,
     which moves contiguous rows in and out a vector block at a time: every
     length around the vector widths, rows padded (a view of wider rows),
     overlapping (as_strided, read only), ending exactly at the end of the
     array, reversed, into padded out= rows, and in place."""
     rng = np.random.default_rng(7)
     for dtype in util.FLOATS:
-        for n in (1, 2, 3, 4, 5, 8, 9, 10, 15, 16, 17, 24, 31, 32, 33, 40, 47, 48):
+        for n in (1, 2, 3, 4, 5, 8, 9, 10, 15, 16, 17, 24, 31, 32, 33, 40, 47, 48, 49, 63):
             rows = 3 * 64 + 5
             wide = rng.normal(0, 6, (rows, n + 3)).astype(dtype)
             x = np.ascontiguousarray(wide[:, :n])
