@@ -185,28 +185,31 @@ def test_row_groups(isa, func):
 @pytest.mark.parametrize("func", util.FUNCTIONS)
 def test_masked_row_groups(isa, func):
     """Masked rows of 64 to 1024 elements go masked into contiguous rows and
-    through the row groups: each row as its True entries alone and as the
-    wider reference of them, its False entries 0 (softmax) or -inf, also in
-    a row with a NaN or +inf among its True entries, a NaN among its False
+    through the row groups (rows of 40: the first 64 through a short-row
+    tile, masked as it is filled): each row as its True entries alone and as
+    the wider reference of them, its False entries 0 (softmax) or -inf, also
+    in a row with a NaN or +inf among its True entries, a NaN among its False
     ones, or no True entry at all."""
     rng = np.random.default_rng(22)
     f = FUNCS[func]
     zero = 0.0 if func == "softmax" else -inf
     for dtype in (np.float32, np.float64, np.float16):
-        for n in (64, 100, 257, 1024):
-            x = rng.normal(0, 3, (19, n))
-            w = rng.random((19, n)) < 0.7
+        for n in (40, 64, 100, 257, 1024):
+            rows = 19 if n >= 64 else 64 + 19     # the special rows after the tile's
+            s0 = rows - 19
+            x = rng.normal(0, 3, (rows, n))
+            w = rng.random((rows, n)) < 0.7
             w[:, 0] = True
-            x[2, 0] = nan                       # NaN among the True entries
-            x[3, 0] = inf                       # +inf among them
-            x[4, 1], w[4, 1] = nan, False       # NaN hidden by the mask
-            w[5] = False                        # no True entry
+            x[s0 + 2, 0] = nan                  # NaN among the True entries
+            x[s0 + 3, 0] = inf                  # +inf among them
+            x[s0 + 4, 1], w[s0 + 4, 1] = nan, False     # NaN hidden by the mask
+            w[s0 + 5] = False                   # no True entry
             x = x.astype(dtype)
             for temperature in (1.0, 0.5):
-                what = f"{func} [{isa}] {np.dtype(dtype).name} (19, {n}) T={temperature}"
+                what = f"{func} [{isa}] {np.dtype(dtype).name} ({rows}, {n}) T={temperature}"
                 with np.errstate(invalid="ignore"):
                     got = f(x, where=w, temperature=temperature)
-                    for r in range(19):
+                    for r in range(rows):
                         alone = f(x[r][w[r]], temperature=temperature)
                         if func == "logsumexp":
                             np.testing.assert_allclose(got[r], alone, rtol=4 * np.finfo(dtype).eps,
@@ -215,7 +218,7 @@ def test_masked_row_groups(isa, func):
                             np.testing.assert_allclose(got[r][w[r]], alone, rtol=4 * np.finfo(dtype).eps,
                                                        atol=0, err_msg=f"{what} row {r}")
                             np.testing.assert_array_equal(got[r][~w[r]], zero, err_msg=f"{what} row {r}")
-                        if r not in (2, 3, 5):      # and the ordinary rows against the wider reference
+                        if r - s0 not in (2, 3, 5):     # and the ordinary rows against the wider reference
                             expected = util.reference(func, x[r][w[r]] / dtype(temperature), -1)
                             util.ASSERT_CLOSE[func](got[r] if func == "logsumexp" else got[r][w[r]], expected,
                                                     dtype, f"{what} row {r}")
