@@ -672,7 +672,9 @@ def _check_labels(func, t, shape, n_classes, ignore_index):
         raise ValueError(f"{func}: integer target must have the shape of the logits without the "
                          f"class axis, {shape}, not {t.shape}")
     counted = t if ignore_index is None else t[t != ignore_index]
-    if counted.size and (counted.min() < 0 or counted.max() >= n_classes):
+    # One reduction: viewed as unsigned, a negative label is above any class.
+    unsigned = counted.view(counted.dtype.str.replace("i", "u"))
+    if counted.size and unsigned.max() >= n_classes:
         label = counted[(counted < 0) | (counted >= n_classes)][0]
         raise ValueError(f"{func}: target contains label {label}, outside [0, {n_classes}) "
                          f"(and not ignore_index={ignore_index})")
