@@ -112,10 +112,10 @@ int fsm_best_isa(void);
  * tiles of up to FSM_TILE_BYTES, or in strips FSM_STRIP_BYTES wide where a
  * tile would be narrower than FSM_STRIP_MIN_TILE vectors: with 64-byte
  * vectors, for columns of FSM_STRIP_MIN_N elements or more. */
-/* Rows of 33 to 63 took 1.0-2.9x as long in the row groups as in the tiles
- * (AVX-512 and AVX2, float and double); rows of 64, with no partial vector,
- * 1.1-1.6x for float but 0.75-1.17x for double, whose tiles stop at 63.
- * FSM_SHORT_N is the longer, which the tasks follow. */
+/* Short rows: rows of 33 to 63 took 1.0-2.9x as long in the row groups as in
+ * the tiles (AVX-512 and AVX2, float and double); rows of 64, with no partial
+ * vector, 1.1-1.6x for float but 0.75-1.17x for double, whose tiles stop at
+ * 63.  FSM_SHORT_N is the longer, which the tasks follow. */
 #define FSM_SHORT_N 64
 #define FSM_SHORT_N_DOUBLE 63
 #define FSM_TILE_BYTES (256 * 1024)
