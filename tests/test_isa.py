@@ -228,10 +228,9 @@ def test_masked_row_groups(isa, func):
 def test_short_row_tiles(isa, func):
     """Rows of up to 64 elements (63 for float64), 64 at a time through the
     transposed tile, which moves contiguous rows in and out a vector block at
-    a time: every
-    length around the vector widths, rows padded (a view of wider rows),
-    overlapping (as_strided, read only), ending exactly at the end of the
-    array, reversed, into padded out= rows, and in place."""
+    a time: every length around the vector widths, rows padded (a view of
+    wider rows), overlapping (as_strided, read only), ending exactly at the
+    end of the array, reversed, into padded out= rows, and in place."""
     rng = np.random.default_rng(7)
     for dtype in util.FLOATS:
         for n in (1, 2, 3, 4, 5, 8, 9, 10, 15, 16, 17, 24, 31, 32, 33, 40, 47, 48, 49, 63, 64):
