@@ -25,11 +25,13 @@ cdef extern from "fsm_kernels.h" nogil:
         FSM_STRIP_BYTES
         FSM_STRIP_MIN_N
         FSM_COLD_Y_BYTES
+        FSM_COLD_DATA_BYTES
     ctypedef struct fsm_opts:
         double temperature
         fsm_idx mask_row_stride, mask_stride
         int x_type, y_type
         int y_cold
+        int data_cold
     ctypedef struct fsm_ce_opts:
         double temperature, label_smoothing, grad_scale
         const void *weight
@@ -345,8 +347,10 @@ cdef void _run(Call *c, const Rows *g, int nthreads) noexcept nogil:
     cdef fsm_idx t, o, r
     if g.n_tasks == 0:
         return
-    # softmax's and log_softmax's y has x's shape (logsumexp never reads the flag)
-    c.opts.y_cold = g.n_outer * g.n_rows * g.n * g.item[1] >= FSM_COLD_Y_BYTES
+    cdef fsm_idx rows = g.n_outer * g.n_rows
+    # softmax's and log_softmax's y has x's shape (logsumexp never reads y_cold)
+    c.opts.y_cold = rows * g.n * g.item[1] >= FSM_COLD_Y_BYTES
+    c.opts.data_cold = rows * (g.n * g.item[0] + (1 if c.op == OP_LOGSUMEXP else g.n) * g.item[1]) >= FSM_COLD_DATA_BYTES
     if _long_rows(c, g):
         for o in range(g.n_outer):
             for r in range(g.n_rows):
@@ -375,7 +379,7 @@ cdef Call _call(int op, cnp.ndarray x3, object y3, double temperature):
     c.opts.y_type = y_type
     c.opts.temperature = temperature
     c.opts.mask_row_stride = c.opts.mask_stride = 0
-    c.opts.y_cold = 0
+    c.opts.y_cold = c.opts.data_cold = 0
     c.labels = False
     return c
 

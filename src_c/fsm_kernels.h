@@ -29,12 +29,17 @@ typedef struct {
     fsm_idx mask_row_stride, mask_stride;   /* of the mask, in bytes */
     int x_type, y_type;               /* FSM_NATIVE, FSM_FLOAT16, FSM_BFLOAT16 */
     int y_cold;                       /* x's elements in y's type: FSM_COLD_Y_BYTES or more */
+    int data_cold;                    /* x and y together: FSM_COLD_DATA_BYTES or more */
 } fsm_opts;
 
 /* Outputs this large are not expected to stay cached between calls: the
  * kernels fetch their rows ahead of writing them (fsm_rows.inc:
  * log_softmax_row), which costs where they are cached. */
 #define FSM_COLD_Y_BYTES (32 * 1024 * 1024)
+/* Calls whose x and y together are this large are not expected to stay
+ * cached either: the short-row tiles fetch the next tile's rows ahead
+ * (fsm_rows.inc: rows), which costs 1-5 % where they are cached. */
+#define FSM_COLD_DATA_BYTES (16 * 1024 * 1024)
 
 /* mask: NULL, or one byte per element of x with the geometry given in opts;
  * entries whose byte is 0 take no part (they get 0, or -inf for log_softmax),

@@ -256,6 +256,35 @@ def test_short_row_tiles(isa, func):
             np.testing.assert_array_equal(y, expected, err_msg=f"{func} [{isa}] {dtype} n={n} in place")
 
 
+@pytest.mark.parametrize("func", util.FUNCTIONS)
+def test_short_row_tiles_uncached(isa, func):
+    """Short rows of arrays too large to stay cached (x and y together 16 MB or
+    more), where each tile fetches the next one's rows ahead: the same bits as
+    the same rows in small calls, contiguous, reversed, padded rows, into padded
+    out= rows and in place.  Whole tiles only, so that every row takes the
+    tile path in both."""
+    rng = np.random.default_rng(8)
+    for dtype in util.FLOATS:
+        for n in (10, 33):
+            rows = -(-(16 << 20) // (2 * n * np.dtype(dtype).itemsize) // 64) * 64
+            wide = rng.normal(0, 6, (rows, n + 3)).astype(dtype)
+            x = np.ascontiguousarray(wide[:, :n])
+            expected = np.concatenate([FUNCS[func](x[i:i + 4096], axis=-1) for i in range(0, rows, 4096)])
+            what = f"{func} [{isa}] {dtype} ({rows}, {n})"
+            util.ASSERT_CLOSE[func](FUNCS[func](x, axis=-1), util.reference(func, x, -1), dtype, what)
+            for desc, a, want in (("contiguous", x, expected), ("reversed rows", x[::-1], expected[::-1]),
+                                  ("padded rows", wide[:, :n], expected)):
+                np.testing.assert_array_equal(FUNCS[func](a, axis=-1), want, err_msg=f"{what} {desc}")
+            if func == "logsumexp":
+                continue
+            padded = np.full((rows, n + 3), 7, dtype)
+            FUNCS[func](x, axis=-1, out=padded[:, :n])
+            np.testing.assert_array_equal(padded[:, :n], expected, err_msg=f"{what} out=")
+            assert (padded[:, n:] == 7).all(), f"{what}: wrote past the rows of out"
+            FUNCS[func](x, axis=-1, out=x)
+            np.testing.assert_array_equal(x, expected, err_msg=f"{what} in place")
+
+
 # Columns long enough for the strips on every instruction set (a column tile
 # would be under 5 vectors wide: n > 3276 for 16-byte vectors): 52 blocks of
 # 64 runs, and one run.
