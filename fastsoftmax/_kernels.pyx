@@ -38,6 +38,7 @@ cdef extern from "fsm_kernels.h" nogil:
         int64_t ignore_index
         int has_ignore
         int x_type, grad_type
+        int data_cold
     ctypedef void (*fsm_map_rows_fn)(const void *x, fsm_idx x_row_stride, fsm_idx x_stride,
                                      void *y, fsm_idx y_row_stride, fsm_idx y_stride,
                                      fsm_idx nrows, fsm_idx n, const fsm_opts *opts,
@@ -442,6 +443,8 @@ def run_cross_entropy(cnp.ndarray x3, cnp.ndarray target3, cnp.ndarray loss3, ob
     c.ce.ignore_index = ignore_index if ignore_index is not None else 0
     c.ce.x_type = c.opts.x_type
     c.ce.grad_type = c.opts.y_type
+    # item[3] is 0 without a gradient
+    c.ce.data_cold = g.n_outer * g.n_rows * g.n * (g.item[0] + g.item[3]) >= FSM_COLD_DATA_BYTES
     with nogil:
         _run(&c, &g, nthreads)
 

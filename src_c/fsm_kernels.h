@@ -36,9 +36,10 @@ typedef struct {
  * kernels fetch their rows ahead of writing them (fsm_rows.inc:
  * log_softmax_row), which costs where they are cached. */
 #define FSM_COLD_Y_BYTES (32 * 1024 * 1024)
-/* Calls whose x and y together are this large are not expected to stay
- * cached either: the short-row tiles fetch the next tile's rows ahead
- * (fsm_rows.inc: rows), which costs 1-5 % where they are cached. */
+/* Calls whose x and y (cross_entropy: x and grad) together are this large
+ * are not expected to stay cached either: the short-row tiles fetch the next
+ * tile's rows ahead (fsm_rows.inc: rows; fsm_ml.inc: cross_entropy_rows),
+ * which costs 1-5 % where they are cached. */
 #define FSM_COLD_DATA_BYTES (16 * 1024 * 1024)
 
 /* mask: NULL, or one byte per element of x with the geometry given in opts;
@@ -76,6 +77,7 @@ typedef struct {
     int64_t ignore_index;
     int has_ignore;
     int x_type, grad_type;            /* FSM_NATIVE, FSM_FLOAT16, FSM_BFLOAT16 */
+    int data_cold;                    /* x and grad together: FSM_COLD_DATA_BYTES or more */
 } fsm_ce_opts;
 
 typedef void (*fsm_cross_entropy_rows_fn)(const void *x, fsm_idx x_row_stride, fsm_idx x_stride,

@@ -415,6 +415,33 @@ def test_cross_entropy(isa, kind):
                                         f"cross_entropy [{isa}] {dtype} {shape} {kind} T={T}", **kw)
 
 
+def test_cross_entropy_uncached(isa):
+    """Short rows of logits and gradient too large to stay cached (16 MB or more
+    together), where each tile fetches the next one's rows ahead: the same bits as
+    the same rows in small calls (whole tiles), with label smoothing, ignored rows
+    (one holding a NaN, whose gradient is still 0) and padded rows; rows past the
+    NaN against the wide-precision reference."""
+    rng = np.random.default_rng(9)
+    for dtype in util.FLOATS:
+        for n in (10, 33):
+            rows = -(-(16 << 20) // (2 * n * np.dtype(dtype).itemsize) // 64) * 64
+            wide = rng.normal(0, 3, (rows, n + 1)).astype(dtype)
+            wide[70, 1] = nan
+            target = rng.integers(0, n, rows)
+            target[::7] = 1
+            kw = dict(ignore_index=1, label_smoothing=0.1, reduction="none", return_grad=True)
+            what = f"cross_entropy [{isa}] {dtype} ({rows}, {n})"
+            for desc, logits in (("contiguous", np.ascontiguousarray(wide[:, :n])), ("padded rows", wide[:, :n])):
+                loss, grad = fsm.cross_entropy(logits, target, **kw)
+                parts = [fsm.cross_entropy(logits[i:i + 4096], target[i:i + 4096], **kw) for i in range(0, rows, 4096)]
+                np.testing.assert_array_equal(loss, np.concatenate([p[0] for p in parts]), err_msg=f"{what} {desc} loss")
+                np.testing.assert_array_equal(grad, np.concatenate([p[1] for p in parts]), err_msg=f"{what} {desc} grad")
+                assert loss[70] == 0 and not grad[70].any(), f"{what} {desc}: an ignored row with a NaN"
+            kw.pop("return_grad")
+            rest = slice(128, 768)      # past the NaN, which the reference would spread
+            ref.check_cross_entropy(loss[rest], grad[rest], logits[rest], target[rest], what, **kw)
+
+
 def test_threads_identical(isa):
     x = np.random.default_rng(2).normal(0, 4, (512, 300)).astype(np.float32)
     for func in util.FUNCTIONS:
