@@ -315,9 +315,9 @@ def _strip_columns(rng):
 
 @pytest.mark.parametrize("func", util.FUNCTIONS)
 def test_column_strips(isa, func):
-    """Axis 0 through the strips (two reads of whole runs, a running max and
-    sum per lane, a block of runs at a time), with rescales when a lane's max
-    grows, the max terms counted across blocks, columns that fall back to
+    """Axis 0 through the strips (log_softmax and logsumexp: two reads of
+    whole runs, a running max and sum per lane, a block of runs at a time;
+    softmax: three passes run by run), with rescales when a lane's max grows, the max terms counted across blocks, columns that fall back to
     tiles, and in place; then a strip too wide for one pass."""
     rng = np.random.default_rng(5)
     for dtype in util.FLOATS:
@@ -335,6 +335,25 @@ def test_column_strips(isa, func):
     x = rng.normal(0, 4, (STRIP_N, 1030))
     util.ASSERT_CLOSE[func](FUNCS[func](x, axis=0), util.reference(func, x, 0), np.dtype(np.float64),
                             f"{func} [{isa}] float64 ({STRIP_N}, 1030)")
+
+
+def test_column_strips_softmax_as_tiles(isa):
+    """Softmax's strips take a tile's three passes (max, exponentials stored
+    and summed, scaled), run by run: the same bits as the column tiles that
+    the strip falls back to when one of its columns starts with -inf."""
+    rng = np.random.default_rng(6)
+    for dtype in util.FLOATS:
+        x = rng.normal(0, 4, (STRIP_N, 70)).astype(dtype)
+        fallback = x.copy()
+        fallback[:70, 5] = -inf                 # this strip goes by tiles
+        for t in (1.0, 0.5):
+            strips = fsm.softmax(x, axis=0, temperature=t)
+            tiles = fsm.softmax(fallback, axis=0, temperature=t)
+            # columns 0-15 share a vector with column 5 on every instruction set
+            np.testing.assert_array_equal(tiles[:, 16:64], strips[:, 16:64],
+                                          err_msg=f"softmax [{isa}] {dtype} T={t}")
+            util.ASSERT_CLOSE["softmax"](tiles, util.reference("softmax", fallback / t, 0), dtype,
+                                         f"softmax [{isa}] {dtype} T={t}, the fallback's tiles")
 
 
 def _special_matrices(n, dtype):
