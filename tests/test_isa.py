@@ -337,29 +337,6 @@ def test_column_strips(isa, func):
                             f"{func} [{isa}] float64 ({STRIP_N}, 1030)")
 
 
-@pytest.mark.parametrize("shape, axis", [((50, 64), 0), ((700, 64), 0), ((STRIP_N, 64), 0), ((256, 10), 1)])
-def test_softmax_unshifted_lanes(isa, shape, axis):
-    """Softmax takes exp(x) itself where a row's max is from 0 to 32 and
-    exp(x - max) elsewhere.  Rows of both kinds side by side in one vector
-    (column tiles, strips, short-row tiles) get the bits each gets among rows
-    of its own kind, and the reference's values."""
-    rng = np.random.default_rng(8)
-    for dtype in util.FLOATS:
-        x = rng.normal(0, 4, shape)
-        lanes = np.moveaxis(x, axis, -1)           # view: lane j is row j
-        lanes[1::4] += 100                         # max beyond 32
-        lanes[2::4] -= 20                          # max below 0
-        lanes[3::4, 0] = 32                        # max exactly 32
-        x = x.astype(dtype)
-        got = fsm.softmax(x, axis=axis)
-        what = f"softmax [{isa}] {dtype} {shape} axis {axis}"
-        util.ASSERT_CLOSE["softmax"](got, util.reference("softmax", x, axis), dtype, what)
-        for kind in range(4):
-            part = np.ascontiguousarray(np.take(x, range(kind, shape[1 - axis], 4), axis=1 - axis))
-            np.testing.assert_array_equal(np.take(got, range(kind, shape[1 - axis], 4), axis=1 - axis),
-                                          fsm.softmax(part, axis=axis), err_msg=f"{what}, kind {kind}")
-
-
 def test_column_strips_softmax_as_tiles(isa):
     """Softmax's strips take a tile's three passes (max, exponentials stored
     and summed, scaled), run by run: the same bits as the column tiles that
