@@ -166,7 +166,7 @@ def available_isas():
 def build_info():
     return {
         "openmp": bool(FSM_HAVE_OPENMP),
-        "compiler": FSM_COMPILER.decode(),
+        "compiler": FSM_COMPILER.decode().strip(),
         "flags": FSM_BUILD_FLAGS.decode(),
         "compiled_isas": tuple(n for i, n in enumerate(ISA_NAMES) if fsm_isa_compiled(i)),
     }
