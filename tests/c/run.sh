@@ -2,16 +2,18 @@
 # Builds tests/c/check_kernels.c with the kernels, compiled as setup.py compiles
 # them, and runs it on every instruction set this CPU has.
 #
-#   tests/c/run.sh [--quick]           with the C compiler here ($CC, else cc)
-#   tests/c/run.sh --arm64 [--quick]   cross-compiled for arm64 (NEON) and run
-#                                      under qemu-user; on Debian or Ubuntu:
-#                                      apt-get install gcc-aarch64-linux-gnu qemu-user
-# $CFLAGS is added to every compile and the link (.ci/sanitize: ASan, UBSan).
+#   tests/c/run.sh [--quick] [--isa NAME]   with the C compiler here ($CC, else cc)
+#   tests/c/run.sh --arm64 [--quick]         cross-compiled for arm64 (NEON) and
+#                                            run under qemu-user; on Debian or Ubuntu:
+#                                            apt-get install gcc-aarch64-linux-gnu qemu-user
+# $CFLAGS is added to every compile and the link (.ci/sanitize: ASan, UBSan);
+# $RUNNER, if set, runs the program: RUNNER="valgrind -q --error-exitcode=3"
+# with --isa generic or avx2 (valgrind has no AVX-512).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 cc=${CC:-cc}
-runner=()
+read -r -a runner <<< "${RUNNER:-}"
 args=()
 for arg in "$@"; do
     case "$arg" in
