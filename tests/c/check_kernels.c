@@ -38,6 +38,7 @@ static const char *isa_name;
  * are held to a tolerance the reference itself can meet. */
 static int wide_reference;
 
+/* fmt: a printf format of up to two doubles, a and b (those it does not use are ignored). */
 static void fail(const char *what, const char *dtype, const char *fmt, double a, double b)
 {
     if (failures++ < 40) {
@@ -217,12 +218,12 @@ static void check_rows_##SFX(const fsm_isa_table *t, int op, const layout *L)   
             fail(what, #T, "wrote past the outputs (%g, %g)", y[i], y[GUARD + span + i]);                         \
     }                                                                                                             \
     if (!L->in_place && memcmp(x, x_copy, sizeof(T) * (span + 2 * GUARD)) != 0)                                  \
-        fail(what, #T, "modified its input%s%s", 0, 0);                                                           \
+        fail(what, #T, "modified its input", 0, 0);                                                           \
     if (op != LOGSUMEXP && !L->columns && L->xs > 1)   /* the gaps between a strided row's elements */           \
         for (long r = 0; r < nrows; r++)                                                                          \
             for (long k = 0; k + 1 < n; k++)                                                                      \
                 if (!L->in_place && y[GUARD + at(L, r, k, base) + 1] != (T)GUARD_VALUE)                           \
-                    fail(what, #T, "wrote between strided elements (%g)%s", y[GUARD + at(L, r, k, base) + 1], 0); \
+                    fail(what, #T, "wrote between strided elements (%g)", y[GUARD + at(L, r, k, base) + 1], 0); \
     free(x); free(x_copy); free(xh); free(mask); free(v); free(ref); free(row_mask); free(lse);                   \
     if (!L->in_place) free(y);                                                                                    \
 }
@@ -245,7 +246,7 @@ static void check_long_row_##SFX(const fsm_isa_table *t, int op, long n)        
     char what[100];                                                                                               \
     snprintf(what, sizeof what, "%s one row of %ld", OP_NAME[op], n);                                             \
     const long outputs = op == LOGSUMEXP ? 1 : n;                                                                 \
-    if (memcmp(y1, y3, sizeof(T) * outputs) != 0) fail(what, #T, "1 and 3 threads differ%s%s", 0, 0);             \
+    if (memcmp(y1, y3, sizeof(T) * outputs) != 0) fail(what, #T, "1 and 3 threads differ", 0, 0);             \
     for (long k = 0; k < outputs; k++) compare(op, y1[k], op == LOGSUMEXP ? want_lse : ref[k], IS_DOUBLE, what);  \
     free(x); free(y1); free(y3); free(v); free(ref);                                                              \
 }
