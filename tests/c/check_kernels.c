@@ -11,11 +11,12 @@
  * blocks), reversed and strided rows, columns side by side (a non-last axis:
  * column tiles, and strips for long columns), in place; temperature, masks,
  * float16 input, NaN and +-inf; one long row on 1 and 3 threads (bit for bit
- * the same); cross-entropy with its gradient.  Every output is compared with
- * the reference (tests/util.py's tolerances: softmax relative 1e-6 / 1e-14
- * above 1e-30 / 1e-300, log outputs 8 ulps of max(1, |value|)), the input is
- * compared with a copy, and guard elements around every output must be left
- * alone.  Prints one line per failure and exits 1 if there was any.
+ * the same); the backward passes; cross-entropy with its gradient.  Every
+ * output is compared with the reference (tests/util.py's tolerances: softmax
+ * relative 1e-6 / 1e-14 above 1e-30 / 1e-300, log outputs 8 ulps of max(1,
+ * |value|)), the input is compared with a copy, and guard elements around
+ * every output must be left alone.  Prints one line per failure and exits 1
+ * if there was any.
  */
 #include <math.h>
 #include <stdint.h>
@@ -288,6 +289,50 @@ static void check_cross_entropy_##SFX(const fsm_isa_table *t, long nrows, long n
 DEFINE_CHECK_CE(float, f32, 0)
 DEFINE_CHECK_CE(double, f64, 1)
 
+/* ---- backward passes: softmax's and log_softmax's vector-Jacobian products ------- */
+
+/* a: probabilities (softmax) or their logs (log_softmax), g: any gradient;
+ * out = a (g - sum(g a)) / T, or (g - exp(a) sum(g)) / T, against the same
+ * sums in long double, each output within a few ulps of the size of its terms. */
+#define DEFINE_CHECK_BACKWARD(T, SFX, IS_DOUBLE)                                                                 \
+static void check_backward_##SFX(const fsm_isa_table *t, int is_log, long nrows, long n, double temperature)        \
+{                                                                                                                 \
+    T *a = malloc(sizeof(T) * nrows * n), *g = malloc(sizeof(T) * nrows * n), *out = malloc(sizeof(T) * nrows * n); \
+    for (long r = 0; r < nrows; r++) {                                                                            \
+        double total = 0;                                                                                         \
+        for (long k = 0; k < n; k++) total += a[r * n + k] = (T)exp(draw(VALUES_NORMAL));                          \
+        for (long k = 0; k < n; k++) {                                                                            \
+            a[r * n + k] = is_log ? (T)(a[r * n + k] == 0 ? -INFINITY : logl(a[r * n + k] / total)) : (T)(a[r * n + k] / total); \
+            g[r * n + k] = (T)normal();                                                                           \
+        }                                                                                                         \
+    }                                                                                                             \
+    (is_log ? t->log_softmax_backward : t->softmax_backward)[IS_DOUBLE](a, n, 1, g, n, 1, out, n, 1, nrows, n,      \
+                                                                     temperature);                                \
+    char what[100];                                                                                               \
+    snprintf(what, sizeof what, "%s_backward %ldx%ld T=%g", is_log ? "log_softmax" : "softmax", nrows, n, temperature); \
+    const long double eps = IS_DOUBLE ? 0x1p-52L : 0x1p-23L;                                                      \
+    for (long r = 0; r < nrows; r++) {                                                                            \
+        long double sum = 0, size = 0;                                                                            \
+        for (long k = 0; k < n; k++) {                                                                            \
+            const long double ak = a[r * n + k], gk = g[r * n + k], w = is_log ? 1 : ak;                              \
+            sum += gk * w;                                                                                        \
+            size += fabsl(gk * w);                                                                                \
+        }                                                                                                         \
+        for (long k = 0; k < n; k++) {                                                                            \
+            const long double ak = a[r * n + k], gk = g[r * n + k], p = is_log ? expl(ak) : ak;                       \
+            const long double want = (is_log ? gk - p * sum : p * (gk - sum)) / temperature;                          \
+            const long double tol = 16 * eps * (is_log ? fabsl(gk) + p * size : p * (fabsl(gk) + size)) / temperature; \
+            checks++;                                                                                             \
+            if (!(fabsl(out[r * n + k] - want) <= tol))                                                           \
+                fail(what, #T, "got %.17g, want %.17g", (double)out[r * n + k], (double)want);                     \
+        }                                                                                                         \
+    }                                                                                                             \
+    free(a); free(g); free(out);                                                                                  \
+}
+
+DEFINE_CHECK_BACKWARD(float, f32, 0)
+DEFINE_CHECK_BACKWARD(double, f64, 1)
+
 /* ---- the cases ------------------------------------------------------------ */
 
 static void check_layout(const fsm_isa_table *t, layout L)
@@ -341,6 +386,12 @@ static void check_isa(const fsm_isa_table *t, int quick)
     for (int op = SOFTMAX; op <= LOGSUMEXP; op++) {
         check_long_row_f32(t, op, quick ? 100000 : 300000);
         check_long_row_f64(t, op, quick ? 100000 : 300000);
+    }
+    for (int is_log = 0; is_log <= 1; is_log++) {
+        check_backward_f32(t, is_log, 37, 10, 1.0);
+        check_backward_f32(t, is_log, 5, 1000, 0.5);
+        check_backward_f64(t, is_log, 37, 10, 1.0);
+        check_backward_f64(t, is_log, 5, 1000, 0.5);
     }
     check_cross_entropy_f32(t, 37, 10);
     check_cross_entropy_f32(t, 5, 1000);
