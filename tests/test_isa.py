@@ -317,7 +317,8 @@ def _strip_columns(rng):
 def test_column_strips(isa, func):
     """Axis 0 through the strips (log_softmax and logsumexp: two reads of
     whole runs, a running max and sum per lane, a block of runs at a time;
-    softmax: three passes run by run), with rescales when a lane's max grows, the max terms counted across blocks, columns that fall back to
+    softmax: three passes run by run), with rescales when a lane's max
+    grows, the max terms counted across blocks, columns that fall back to
     tiles, and in place; then a strip too wide for one pass."""
     rng = np.random.default_rng(5)
     for dtype in util.FLOATS:

@@ -149,7 +149,6 @@ typedef struct {
     long nrows, n;
     long xr, xs;                /* x's strides, in elements */
     int columns;                /* rows side by side: x is n x nrows, C order (xr = 1, xs = nrows) */
-    int reversed;               /* xs = -1: each row read backwards */
     int in_place;
     int masked;
     int half;                   /* x in float16 (float kernels only) */
@@ -219,17 +218,16 @@ static void check_rows_##SFX(const fsm_isa_table *t, int op, const layout *L)   
             fail(what, #T, "wrote past the outputs (%g, %g)", y[i], y[GUARD + span + i]);                         \
     }                                                                                                             \
     if (!L->in_place && memcmp(x, x_copy, sizeof(T) * (span + 2 * GUARD)) != 0)                                  \
-        fail(what, #T, "modified its input", 0, 0);                                                           \
-    if (op != LOGSUMEXP && !L->columns && L->xs > 1)   /* the gaps between a strided row's elements */           \
+        fail(what, #T, "modified its input", 0, 0);                                                               \
+    if (op != LOGSUMEXP && !L->in_place && !L->columns && L->xs > 1)   /* the gaps in strided rows */            \
         for (long r = 0; r < nrows; r++)                                                                          \
             for (long k = 0; k + 1 < n; k++)                                                                      \
-                if (!L->in_place && y[GUARD + at(L, r, k, base) + 1] != (T)GUARD_VALUE)                           \
-                    fail(what, #T, "wrote between strided elements (%g)", y[GUARD + at(L, r, k, base) + 1], 0); \
+                if (y[GUARD + at(L, r, k, base) + 1] != (T)GUARD_VALUE)                                           \
+                    fail(what, #T, "wrote between strided elements (%g)", y[GUARD + at(L, r, k, base) + 1], 0);   \
     free(x); free(x_copy); free(xh); free(mask); free(v); free(ref); free(row_mask); free(lse);                   \
     if (!L->in_place) free(y);                                                                                    \
 }
 
-/* The gaps of strided outputs hold GUARD_VALUE too: check_rows fills all of y. */
 DEFINE_CHECK_ROWS(float, f32, 0)
 DEFINE_CHECK_ROWS(double, f64, 1)
 
@@ -247,7 +245,7 @@ static void check_long_row_##SFX(const fsm_isa_table *t, int op, long n)        
     char what[100];                                                                                               \
     snprintf(what, sizeof what, "%s one row of %ld", OP_NAME[op], n);                                             \
     const long outputs = op == LOGSUMEXP ? 1 : n;                                                                 \
-    if (memcmp(y1, y3, sizeof(T) * outputs) != 0) fail(what, #T, "1 and 3 threads differ", 0, 0);             \
+    if (memcmp(y1, y3, sizeof(T) * outputs) != 0) fail(what, #T, "1 and 3 threads differ", 0, 0);                 \
     for (long k = 0; k < outputs; k++) compare(op, y1[k], op == LOGSUMEXP ? want_lse : ref[k], IS_DOUBLE, what);  \
     free(x); free(y1); free(y3); free(v); free(ref);                                                              \
 }
@@ -354,19 +352,25 @@ static void check_isa(const fsm_isa_table *t, int quick)
         const long n = row_lengths[i];
         for (size_t j = 0; j < sizeof row_counts / sizeof *row_counts; j++) {
             const long nrows = n >= 1000 ? row_counts[j] / 8 + 1 : row_counts[j];
-            layout L = {"rows", nrows, n, n, 1, 0, 0, 0, 0, 0, 1.0, (int)((i + j) % VALUES_KINDS), 0};
-            check_layout(t, L);
+            const layout rows = {.what = "rows", .nrows = nrows, .n = n, .xr = n, .xs = 1, .temperature = 1.0,
+                                 .values = (int)((i + j) % VALUES_KINDS)};
+            check_layout(t, rows);
             if (quick && j > 1) continue;
-            layout R = {"reversed rows", nrows, n, n, -1, 0, 1, 0, 0, 0, 0.5, VALUES_NORMAL, 0};
-            check_layout(t, R);
-            layout S = {"strided rows", nrows, n, 2 * n, 2, 0, 0, 0, 0, 0, 3.0, VALUES_WIDE, 1};
-            check_layout(t, S);
-            layout P = {"in place", nrows, n, n, 1, 0, 0, 1, 0, 0, 1.0, VALUES_SPECIAL, 0};
-            check_layout(t, P);
-            layout M = {"masked", nrows, n, n, 1, 0, 0, 0, 1, 0, 1.0, VALUES_NORMAL, 0};
-            check_layout(t, M);
-            layout H = {"float16 rows", nrows, n, n, 1, 0, 0, 0, 0, 1, 1.0, VALUES_NORMAL, 0};
-            check_layout(t, H);
+            layout L = rows;
+            L.what = "reversed rows", L.xs = -1, L.temperature = 0.5, L.values = VALUES_NORMAL;
+            check_layout(t, L);
+            L = rows;
+            L.what = "strided rows", L.xr = 2 * n, L.xs = 2, L.temperature = 3.0, L.values = VALUES_WIDE, L.cold = 1;
+            check_layout(t, L);
+            L = rows;
+            L.what = "in place", L.in_place = 1, L.values = VALUES_SPECIAL;
+            check_layout(t, L);
+            L = rows;
+            L.what = "masked", L.masked = 1, L.values = VALUES_NORMAL;
+            check_layout(t, L);
+            L = rows;
+            L.what = "float16 rows", L.half = 1, L.values = VALUES_NORMAL;
+            check_layout(t, L);
         }
     }
     /* Columns side by side: column tiles, narrow tiles, and strips for
@@ -376,8 +380,8 @@ static void check_isa(const fsm_isa_table *t, int quick)
     for (size_t i = 0; i < sizeof col_lengths / sizeof *col_lengths; i++)
         for (size_t j = 0; j < sizeof col_counts / sizeof *col_counts; j++) {
             const long n = col_lengths[i], ncols = col_counts[j];
-            layout C = {"columns", ncols, n, 1, ncols, 1, 0, 0, 0, 0, j % 2 ? 1.0 : 0.5, (int)((i + j) % VALUES_KINDS),
-                        0};
+            layout C = {.what = "columns", .nrows = ncols, .n = n, .xr = 1, .xs = ncols, .columns = 1,
+                        .temperature = j % 2 ? 1.0 : 0.5, .values = (int)((i + j) % VALUES_KINDS)};
             check_layout(t, C);
             C.what = "columns in place";
             C.in_place = 1;
