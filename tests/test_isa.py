@@ -285,6 +285,43 @@ def test_short_row_tiles_uncached(isa, func):
             np.testing.assert_array_equal(x, expected, err_msg=f"{what} in place")
 
 
+@pytest.mark.parametrize("func", ["softmax", "log_softmax"])
+def test_rows_uncached(isa, func):
+    """Rows of hundreds of elements in arrays too large to stay cached (x and
+    y together 16 MB or more), where softmax prefetches the next row and
+    log_softmax writes whole cache lines of y by non-temporal stores, the
+    partial lines at each row's ends one element at a time: the same bits as
+    the same rows in small calls, with and without a temperature (0.5: x / T
+    is exact for the reference), on 1 and 2 threads, into padded out= rows
+    (every alignment of a row's start) and in place; and special values in a
+    few rows."""
+    rng = np.random.default_rng(9)
+    for dtype in util.FLOATS:
+        for n in (300, 600, 1000):
+            rows = -(-(16 << 20) // (2 * n * np.dtype(dtype).itemsize))
+            x = rng.normal(0, 6, (rows, n)).astype(dtype)
+            x[[5, rows // 2], [0, n - 1]] = [np.nan, np.inf]
+            x[rows - 1] = -np.inf
+            for t in (1.0, 0.5):
+                what = f"{func} [{isa}] {dtype} ({rows}, {n}) T={t}"
+                expected = np.concatenate([FUNCS[func](x[i:i + 256], axis=-1, temperature=t)
+                                           for i in range(0, rows, 256)])
+                assert np.isnan(expected[5]).all() and np.isnan(expected[rows - 1]).all(), what
+                for threads in (1, 2):
+                    got = FUNCS[func](x, axis=-1, temperature=t, num_threads=threads)
+                    np.testing.assert_array_equal(got, expected, err_msg=f"{what} {threads} threads")
+                padded = np.full((rows, n + 3), 7, dtype)
+                FUNCS[func](x, axis=-1, temperature=t, out=padded[:, :n])
+                np.testing.assert_array_equal(padded[:, :n], expected, err_msg=f"{what} out=")
+                assert (padded[:, n:] == 7).all(), f"{what}: wrote past the rows of out"
+                y = x.copy()
+                FUNCS[func](y, axis=-1, temperature=t, out=y)
+                np.testing.assert_array_equal(y, expected, err_msg=f"{what} in place")
+                ok = np.isfinite(x).all(axis=-1)
+                util.ASSERT_CLOSE[func](expected[ok][:2000], util.reference(func, x[ok][:2000] / t, -1),
+                                        dtype, what)
+
+
 # Columns long enough for the strips on every instruction set (a column tile
 # would be under 5 vectors wide: n > 3276 for 16-byte vectors): 52 blocks of
 # 64 runs, and one run.

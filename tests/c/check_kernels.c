@@ -365,6 +365,11 @@ static void check_isa(const fsm_isa_table *t, int quick)
             L = rows;
             L.what = "in place", L.in_place = 1, L.values = VALUES_SPECIAL;
             check_layout(t, L);
+            L = rows;   /* the cold-data hints: long rows prefetched, log_softmax's y streamed */
+            L.what = "cold rows", L.cold = 1, L.temperature = 0.5;
+            check_layout(t, L);
+            L.what = "cold rows in place", L.in_place = 1, L.temperature = 1.0;
+            check_layout(t, L);
             L = rows;
             L.what = "masked", L.masked = 1, L.values = VALUES_NORMAL;
             check_layout(t, L);
