@@ -22,6 +22,11 @@
 #elif defined(__x86_64__) && FSM_VEC_BYTES == 32
 #define FSM_X86_AVX2 1          /* AVX2, FMA, F16C */
 #endif
+/* Whether the target has fused multiply-add, to which a * b + c contracts. */
+#if defined(FSM_X86_AVX512) || defined(FSM_X86_AVX2) || defined(__FMA__) || defined(__FP_FAST_FMA) || \
+    defined(__ARM_FEATURE_FMA)
+#define FSM_HAS_FMA 1
+#endif
 
 #include "fsm_dd.h"
 #include "fsm_half.h"
